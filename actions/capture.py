@@ -1,0 +1,56 @@
+"""Screen capture with mss: one chosen monitor, physical pixels, its virtual-desktop geometry.
+
+Not for: resizing for a model (policies) or writing images (the trace recorder).
+mss is imported lazily because it connects to the X server.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from actions.geometry import Monitor, Screenshot
+
+
+class CaptureError(RuntimeError):
+    """The screen could not be captured (no display, or no such monitor)."""
+
+
+class MssCapture:
+    """Captures monitor `index` (mss numbering: 1 = first monitor, 0 = all of them joined)."""
+
+    def __init__(self, index: int = 1, scale: float = 1.0, display: str | None = None) -> None:
+        try:
+            import mss
+        except ImportError as exc:  # pragma: no cover - mss is a core dependency
+            raise CaptureError("mss is not installed: pip install mss") from exc
+        kwargs: dict[str, Any] = {"display": display} if display else {}
+        try:
+            self._sct = mss.mss(**kwargs)
+        except Exception as exc:  # mss raises ScreenShotError or OSError without a display
+            raise CaptureError(f"cannot open the display for capture: {exc}") from None
+        monitors = self._sct.monitors
+        if not 0 <= index < len(monitors):
+            raise CaptureError(f"monitor {index} does not exist; this display has {len(monitors) - 1}")
+        raw = monitors[index]
+        self.monitor = Monitor(raw["left"], raw["top"], raw["width"], raw["height"])
+        self.scale = scale
+
+    def grab(self) -> Screenshot:
+        from PIL import Image
+
+        m = self.monitor
+        shot = self._sct.grab({"left": m.left, "top": m.top, "width": m.width, "height": m.height})
+        image = Image.frombuffer("RGB", shot.size, shot.bgra, "raw", "BGRX", 0, 1)
+        return Screenshot(image=image, monitor=m, scale=self.scale, captured_at=time.time())
+
+    def close(self) -> None:
+        self._sct.close()
+
+
+def list_monitors(display: str | None = None) -> list[Monitor]:
+    """All monitors mss sees, in mss order (index 0 is the bounding box of all of them)."""
+    import mss
+
+    with mss.mss(**({"display": display} if display else {})) as sct:
+        return [Monitor(m["left"], m["top"], m["width"], m["height"]) for m in sct.monitors]

@@ -1,0 +1,35 @@
+"""The `Computer` protocol: the seam between deskpilot and a desktop.
+
+Implementations (pyautogui, pynput, the test fake) fit it structurally; none needs to inherit.
+Coordinates passed to the input methods are input-device coordinates in the virtual desktop
+(see `geometry.to_desktop`); `None` means "where the pointer is now". Not for: deciding what to do
+or whether it is allowed (policies and the gate), or mapping screen pixels (dispatch does).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from actions.geometry import Point, Screenshot
+
+Button = Literal["left", "right", "middle"]
+
+
+class Computer(Protocol):
+    def screenshot(self) -> Screenshot: ...
+
+    def move(self, to: Point) -> None: ...
+
+    def click(self, at: Point | None, button: Button, count: int) -> None: ...
+
+    def drag(self, start: Point | None, end: Point) -> None: ...
+
+    def scroll(self, at: Point | None, dx: int, dy: int) -> None:
+        """Wheel clicks: dy > 0 up, dx > 0 right."""
+
+    def type_text(self, text: str) -> None: ...
+
+    def key(self, keys: tuple[str, ...]) -> None:
+        """Press `keys` (canonical names, see actions.keys) together, then release in reverse."""
+
+    def close(self) -> None: ...

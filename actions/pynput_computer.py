@@ -1,0 +1,72 @@
+"""The pynput executor: a `Computer` that drives the desktop with pynput's controllers.
+
+pynput types any Unicode character itself (it borrows a keycode on X11). Imported lazily in the
+constructor because it connects to the display. Screenshots come from mss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actions.capture import MssCapture
+from actions.computer import Button
+from actions.geometry import Point, Screenshot
+
+DRAG_STEPS = 8
+_NAMED = {
+    "enter": "enter", "esc": "esc", "tab": "tab", "space": "space", "backspace": "backspace",
+    "delete": "delete", "insert": "insert", "home": "home", "end": "end", "pageup": "page_up",
+    "pagedown": "page_down", "up": "up", "down": "down", "left": "left", "right": "right",
+    "ctrl": "ctrl", "alt": "alt", "shift": "shift", "super": "cmd", "capslock": "caps_lock",
+    "menu": "menu", "printscreen": "print_screen", "pause": "pause", "numlock": "num_lock",
+    "scrolllock": "scroll_lock", **{f"f{i}": f"f{i}" for i in range(1, 21)},
+}
+
+
+class PynputComputer:
+    def __init__(self, capture: MssCapture) -> None:
+        from pynput import keyboard, mouse
+
+        self._mouse = mouse.Controller()
+        self._keyboard = keyboard.Controller()
+        self._buttons = {"left": mouse.Button.left, "right": mouse.Button.right, "middle": mouse.Button.middle}
+        self._keys: dict[str, Any] = {name: keyboard.Key[member] for name, member in _NAMED.items()}
+        self._capture = capture
+
+    def screenshot(self) -> Screenshot:
+        return self._capture.grab()
+
+    def move(self, to: Point) -> None:
+        self._mouse.position = to
+
+    def click(self, at: Point | None, button: Button, count: int) -> None:
+        if at is not None:
+            self._mouse.position = at
+        self._mouse.click(self._buttons[button], count)
+
+    def drag(self, start: Point | None, end: Point) -> None:
+        if start is not None:
+            self._mouse.position = start
+        x0, y0 = self._mouse.position
+        self._mouse.press(self._buttons["left"])
+        for i in range(1, DRAG_STEPS + 1):
+            self._mouse.position = (x0 + (end[0] - x0) * i // DRAG_STEPS, y0 + (end[1] - y0) * i // DRAG_STEPS)
+        self._mouse.release(self._buttons["left"])
+
+    def scroll(self, at: Point | None, dx: int, dy: int) -> None:
+        if at is not None:
+            self._mouse.position = at
+        self._mouse.scroll(dx, dy)
+
+    def type_text(self, text: str) -> None:
+        self._keyboard.type(text)
+
+    def key(self, keys: tuple[str, ...]) -> None:
+        resolved = [self._keys.get(k, k) for k in keys]
+        for key in resolved:
+            self._keyboard.press(key)
+        for key in reversed(resolved):
+            self._keyboard.release(key)
+
+    def close(self) -> None:
+        self._capture.close()
