@@ -41,7 +41,7 @@ class TraceWriter:
     def __init__(self, directory: str | Path, png_compress_level: int = 1) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.dir / TRACE_FILE, "x", encoding="utf-8")
+        self._file = open(self.dir / TRACE_FILE, "x", encoding="utf-8")  # noqa: SIM115 - held for the run
         self._compress = png_compress_level
 
     def header(self, **fields: Any) -> None:

@@ -1,0 +1,57 @@
+"""The contract between the Qwen policy and its backends: chat messages in, a reply out.
+
+Images in a request are already resized to the model's W′×H′ (see `resize`), so every backend —
+in-process or a remote server — sees exactly the pixels whose coordinates the model answers in.
+Not for: building the prompt text (prompt) or parsing the answer (parse).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    image: Image.Image = field(repr=False)  # already W′×H′
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    parts: tuple[TextPart | ImagePart, ...]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    messages: tuple[Message, ...]
+    max_new_tokens: int = 128
+    constrained: bool = False  # constrain decoding to the tool-call grammar (where supported)
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    vision_tokens: int | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatBackend(Protocol):
+    name: str
+
+    def complete(self, request: ModelRequest) -> ModelReply: ...
+
+    def close(self) -> None: ...
