@@ -14,6 +14,7 @@ import sys
 from actions.capture import MssCapture
 from actions.computer import Button
 from actions.geometry import Point, Screenshot
+from actions.x11text import split_runs
 
 _PYAUTOGUI_KEYS: dict[str, str] = {
     "super": "winleft", "menu": "apps", "scrolllock": "scrolllock", "printscreen": "printscreen",
@@ -63,7 +64,7 @@ class PyAutoGuiComputer:
             self._gui.hscroll(dx, x, y)
 
     def type_text(self, text: str) -> None:
-        for chunk, ascii_only in _runs(text):
+        for chunk, ascii_only in split_runs(text):
             if ascii_only or self._typer is None:
                 self._gui.write(chunk)
             else:
@@ -73,16 +74,7 @@ class PyAutoGuiComputer:
         self._gui.hotkey(*(_PYAUTOGUI_KEYS.get(k, k) for k in keys))
 
     def close(self) -> None:
+        if self._typer is not None:
+            self._typer.close()
         self._capture.close()
 
-
-def _runs(text: str) -> list[tuple[str, bool]]:
-    """Split text into runs of typeable ASCII and runs of everything else."""
-    runs: list[tuple[str, bool]] = []
-    for char in text:
-        plain = char.isascii() and (char.isprintable() or char in "\n\t")
-        if runs and runs[-1][1] == plain:
-            runs[-1] = (runs[-1][0] + char, plain)
-        else:
-            runs.append((char, plain))
-    return runs

@@ -1,16 +1,19 @@
 """The pynput executor: a `Computer` that drives the desktop with pynput's controllers.
 
-pynput types any Unicode character itself (it borrows a keycode on X11). Imported lazily in the
-constructor because it connects to the display. Screenshots come from mss.
+ASCII text goes through pynput; other characters through `x11text` on Linux (pynput's own
+keycode borrowing races with clients' keymap refresh). Imported lazily in the constructor
+because it connects to the display. Screenshots come from mss.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from actions.capture import MssCapture
 from actions.computer import Button
 from actions.geometry import Point, Screenshot
+from actions.x11text import split_runs
 
 DRAG_STEPS = 8
 _NAMED = {
@@ -32,6 +35,13 @@ class PynputComputer:
         self._buttons = {"left": mouse.Button.left, "right": mouse.Button.right, "middle": mouse.Button.middle}
         self._keys: dict[str, Any] = {name: keyboard.Key[member] for name, member in _NAMED.items()}
         self._capture = capture
+        self._typer = None
+        if sys.platform.startswith("linux"):
+            from Xlib.display import Display
+
+            from actions.x11text import UnicodeTyper
+
+            self._typer = UnicodeTyper(Display())
 
     def screenshot(self) -> Screenshot:
         return self._capture.grab()
@@ -59,7 +69,11 @@ class PynputComputer:
         self._mouse.scroll(dx, dy)
 
     def type_text(self, text: str) -> None:
-        self._keyboard.type(text)
+        for chunk, plain in split_runs(text):
+            if plain or self._typer is None:
+                self._keyboard.type(chunk)
+            else:
+                self._typer.type(chunk)
 
     def key(self, keys: tuple[str, ...]) -> None:
         resolved = [self._keys.get(k, k) for k in keys]
@@ -69,4 +83,6 @@ class PynputComputer:
             self._keyboard.release(key)
 
     def close(self) -> None:
+        if self._typer is not None:
+            self._typer.close()
         self._capture.close()

@@ -1,0 +1,61 @@
+"""`deskpilot demo`: a private virtual display, the sandbox app, a bundled task script, a trace.
+
+Nothing touches the user's own screen: the demo starts Xvfb, points this process's executors at
+it, runs agent/data/demo.yaml through the normal replay path (gate, executor, trace) and prints
+what the app recorded and where the trace is.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from agent.config import Settings
+from agent.runner import EnvironmentProblem
+
+DEMO_SCRIPT = Path(__file__).parent / "data" / "demo.yaml"
+SCREEN = (1280, 800)
+
+
+def run_demo(settings: Settings) -> int:
+    from agent.cli import report
+    from agent.runner import execute
+    from agent.sandbox import Sandbox, SandboxError
+    from agent.xvfb import Xvfb, XvfbError, available
+    from policies.script import load_script
+    from policies.scripted import ScriptedPolicy
+
+    reason = available()
+    if reason:
+        raise EnvironmentProblem(f"the demo needs Xvfb: {reason} (apt-get install xvfb)")
+    with tempfile.TemporaryDirectory(prefix="deskpilot-demo-") as tmp, Xvfb(screens=(SCREEN,)) as xvfb:
+        print(f"virtual display {xvfb.display} ({SCREEN[0]}x{SCREEN[1]}), starting the sandbox app")
+        with Sandbox(xvfb.env(), Path(tmp) / "state.json") as app, _display(xvfb.display):
+            try:
+                app.wait_ready()
+            except (SandboxError, XvfbError) as exc:
+                raise EnvironmentProblem(f"the sandbox app did not start: {exc}") from None
+            script = load_script(DEMO_SCRIPT, {k: str(v) for k, v in app.centers().items()})
+            code = report(execute(script.task, ScriptedPolicy(script.steps), settings, {"source": "demo"}))
+            state = app.wait_for(lambda s: s.get("saves", 0) >= 1, timeout=5, what="the app to save")
+    print(f"sandbox app state: entry={state['entry']!r} ok_clicks={state['ok_clicks']} "
+          f"checked={state['checked']} list_top={state['list_top']} double_clicks={state['double_clicks']} "
+          f"middle_clicks={state['middle_clicks']} hovers={state['hovers']} saves={state['saves']}")
+    return code
+
+
+@contextmanager
+def _display(name: str) -> Iterator[None]:
+    """Point this process at `name`: pyautogui and pynput read DISPLAY when they connect."""
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = name
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
