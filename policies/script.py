@@ -73,7 +73,8 @@ def _read(path: Path) -> Any:
         return yaml.safe_load(text)
     except Exception as exc:  # yaml and json raise several types; all mean "not parseable"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ScriptError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {first}") from None
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise ScriptError(f"{path}: not valid {kind}: {first}") from None
 
 
 def _vars(path: Path, defaults: Any, overrides: Mapping[str, str]) -> dict[str, str]:
