@@ -26,7 +26,7 @@ class MssCapture:
             raise CaptureError("mss is not installed: pip install mss") from exc
         kwargs: dict[str, Any] = {"display": display} if display else {}
         try:
-            self._sct = mss.mss(**kwargs)
+            self._sct = mss.MSS(**kwargs) if hasattr(mss, "MSS") else mss.mss(**kwargs)
         except Exception as exc:  # mss raises ScreenShotError or OSError without a display
             raise CaptureError(f"cannot open the display for capture: {exc}") from None
         monitors = self._sct.monitors
@@ -37,12 +37,10 @@ class MssCapture:
         self.scale = scale
 
     def grab(self) -> Screenshot:
-        from PIL import Image
-
+        """Capture the monitor; the raw BGRX buffer is kept as is (no conversion here)."""
         m = self.monitor
         shot = self._sct.grab({"left": m.left, "top": m.top, "width": m.width, "height": m.height})
-        image = Image.frombuffer("RGB", shot.size, shot.bgra, "raw", "BGRX", 0, 1)
-        return Screenshot(image=image, monitor=m, scale=self.scale, captured_at=time.time())
+        return Screenshot(monitor=m, scale=self.scale, captured_at=time.time(), bgra=shot.raw)
 
     def close(self) -> None:
         self._sct.close()
@@ -52,5 +50,6 @@ def list_monitors(display: str | None = None) -> list[Monitor]:
     """All monitors mss sees, in mss order (index 0 is the bounding box of all of them)."""
     import mss
 
-    with mss.mss(**({"display": display} if display else {})) as sct:
+    factory = mss.MSS if hasattr(mss, "MSS") else mss.mss
+    with factory(**({"display": display} if display else {})) as sct:
         return [Monitor(m["left"], m["top"], m["width"], m["height"]) for m in sct.monitors]

@@ -9,6 +9,7 @@ Not for: deciding whether an action is allowed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from actions.computer import Computer
@@ -44,8 +45,9 @@ class Placement:
         return None if point is None else to_desktop(point, self.monitor, self.scale)
 
 
-def perform(action: Action, computer: Computer, where: Placement) -> None:
-    """Execute `action`. Terminate and answer touch nothing; wait sleeps."""
+def perform(action: Action, computer: Computer, where: Placement,
+            sleep: Callable[[float], object] = time.sleep) -> None:
+    """Execute `action`. Terminate and answer touch nothing; wait calls `sleep` (the loop's stops early)."""
     d = where.desktop
     match action:
         case LeftClick(coordinate=c):
@@ -71,7 +73,7 @@ def perform(action: Action, computer: Computer, where: Placement) -> None:
         case Key(keys=k):
             computer.key(k)
         case Wait(time=t):
-            time.sleep(t)
+            sleep(t)
         case Terminate() | Answer():
             pass
 

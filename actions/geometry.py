@@ -10,10 +10,12 @@ coordinates. Not for: model-image coordinates (policies map those to screen coor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
 
 Point = tuple[int, int]
@@ -36,23 +38,64 @@ class Monitor:
         return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
 
 
-@dataclass(frozen=True)
 class Screenshot:
-    """One capture: the image (physical pixels), the monitor it shows, the HiDPI scale."""
+    """One capture: the pixels (physical), the monitor they show, the HiDPI scale. Immutable.
 
-    image: Image.Image = field(repr=False)
-    monitor: Monitor
-    scale: float = 1.0
-    captured_at: float = 0.0
+    Built either from a PIL image or from a capture's raw BGRX buffer (`bgra=`). The RGB image is
+    made from the raw buffer only when something asks for `image` (the trace writer's thread, a
+    model's resize), so the loop itself never pays for the conversion; `pixels()` gives a
+    zero-copy array for fast comparisons.
+    """
 
-    def __post_init__(self) -> None:
-        if self.image.size != (self.monitor.width, self.monitor.height):
-            raise ValueError(
-                f"image size {self.image.size} does not match monitor "
-                f"{self.monitor.width}x{self.monitor.height}"
-            )
-        if not self.scale > 0:
-            raise ValueError(f"scale must be positive, got {self.scale}")
+    __slots__ = ("_bgra", "_image", "_lock", "captured_at", "monitor", "scale")
+
+    def __init__(
+        self,
+        image: Image.Image | None = None,
+        monitor: Monitor | None = None,
+        scale: float = 1.0,
+        captured_at: float = 0.0,
+        *,
+        bgra: bytes | bytearray | None = None,
+    ) -> None:
+        if monitor is None or (image is None) == (bgra is None):
+            raise ValueError("a screenshot needs a monitor and exactly one of image or bgra")
+        size = (monitor.width, monitor.height)
+        if image is not None and image.size != size:
+            raise ValueError(f"image size {image.size} does not match monitor {size[0]}x{size[1]}")
+        if bgra is not None and len(bgra) != size[0] * size[1] * 4:
+            raise ValueError(f"raw buffer of {len(bgra)} bytes does not match monitor {size[0]}x{size[1]}")
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        for name, value in (("_image", image), ("_bgra", bgra), ("monitor", monitor), ("scale", scale),
+                            ("captured_at", captured_at), ("_lock", threading.Lock())):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Screenshot is immutable")
+
+    def __repr__(self) -> str:
+        m = self.monitor
+        return f"Screenshot({m.width}x{m.height} at {m.left},{m.top}, scale={self.scale})"
+
+    @property
+    def image(self) -> Image.Image:
+        """The RGB image, converted from the raw buffer on first use (thread-safe)."""
+        with self._lock:
+            if self._image is None:
+                from PIL import Image
+
+                rgb = Image.frombuffer("RGB", self.size, self._bgra, "raw", "BGRX", 0, 1)
+                object.__setattr__(self, "_image", rgb)
+            return self._image
+
+    def pixels(self) -> np.ndarray:
+        """An (height, width) uint32 array (raw BGRX) or (height, width, 3) uint8 array (RGB)."""
+        import numpy as np
+
+        if self._bgra is not None:
+            return np.frombuffer(self._bgra, dtype=np.uint32).reshape(self.monitor.height, self.monitor.width)
+        return np.asarray(self.image.convert("RGB"))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -76,3 +119,18 @@ def from_desktop(point: Point, monitor: Monitor, scale: float = 1.0) -> Point:
     """Inverse of `to_desktop`: an input-device point to screen pixels of `monitor`."""
     x, y = point
     return round(x * scale) - monitor.left, round(y * scale) - monitor.top
+
+
+def normalize(point: Point, size: tuple[int, int]) -> tuple[float, float]:
+    """A screen point as fractions (0..1) of a `size` screen, measured at the pixel's centre.
+
+    Traces store these next to pixel coordinates, so a trace replays on another resolution.
+    """
+    (x, y), (width, height) = point, size
+    return round((x + 0.5) / width, 6), round((y + 0.5) / height, 6)
+
+
+def denormalize(fraction: tuple[float, float], size: tuple[int, int]) -> Point:
+    """Inverse of `normalize`: the pixel of a `size` screen whose area holds the fraction."""
+    (fx, fy), (width, height) = fraction, size
+    return min(max(int(fx * width), 0), width - 1), min(max(int(fy * height), 0), height - 1)

@@ -26,6 +26,7 @@ class PyAutoGuiComputer:
     def __init__(self, capture: MssCapture, pause: float = 0.0) -> None:
         import pyautogui
 
+        _bind_to_current_display(pyautogui)
         self._gui = pyautogui
         pyautogui.PAUSE = pause
         pyautogui.FAILSAFE = True
@@ -78,3 +79,22 @@ class PyAutoGuiComputer:
             self._typer.close()
         self._capture.close()
 
+
+
+def _bind_to_current_display(pyautogui: object) -> None:
+    """pyautogui opens its X connection once, at import, for the DISPLAY of that moment; a process
+    that drives a second display later (the daemon, the tests, the benchmarks) must reconnect it."""
+    x11 = getattr(pyautogui, "_pyautogui_x11", None)
+    if x11 is None:
+        return
+    import importlib
+    import os
+
+    try:
+        same = x11._display.get_display_name() == os.environ.get("DISPLAY")
+        if same:
+            x11._display.sync()  # a round trip: a display of the same name may be a new server
+    except Exception:  # the old server is gone (Xlib raises ConnectionClosedError or OSError)
+        same = False
+    if not same:
+        importlib.reload(x11)  # reconnects and rebuilds its keycode table from the new display

@@ -161,6 +161,17 @@ def points_of(action: Action) -> tuple[Point, ...]:
     return tuple(p for p in points if p is not None)
 
 
+def normalized_points(action: Action, size: tuple[int, int]) -> dict[str, list[float]]:
+    """Each coordinate field of `action` as fractions (0..1) of a `size` screen (see geometry.normalize)."""
+    from actions.geometry import normalize
+
+    return {
+        name: list(normalize(value, size))
+        for name in ("coordinate", "start_coordinate")
+        if (value := getattr(action, name, None)) is not None
+    }
+
+
 def with_points(action: Action, fn: Any) -> Action:
     """A copy of `action` with `fn(point) -> point` applied to each of its coordinates."""
     changes = {

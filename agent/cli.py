@@ -15,11 +15,12 @@ from typing import Any, NoReturn
 
 from agent.config import ConfigError, Settings, load_settings
 from agent.runner import EnvironmentProblem, RunReport
-from agent.trace import TraceError
+from agent.trace import TRACE_FILE, TraceError
+from policies.qwen.errors import BackendError
 from policies.script import ScriptError
 
 BAD_INPUT = 2
-_EXPECTED = (ConfigError, ScriptError, TraceError, EnvironmentProblem)
+_EXPECTED = (ConfigError, ScriptError, TraceError, EnvironmentProblem, BackendError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,14 +47,75 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay a task script (YAML/JSON) or a trace directory")
     replay.add_argument("path", help="a task script file or a trace directory")
     replay.add_argument("--var", action="append", default=[], metavar="K=V", help="fill {{K}} in the script")
+    replay.add_argument("--no-daemon", action="store_true", help="run here even when a daemon is running")
+    replay.add_argument("--no-verify", action="store_true", help="a trace: replay without comparing the screen")
+    replay.add_argument("--reground", action="store_true", default=None,
+                        help="a trace: let the configured model find targets that moved beyond recognition")
     _common(replay)
     replay.set_defaults(handler=_replay)
+    run = sub.add_parser("run", help="do TASK on this desktop with the Qwen2.5-VL policy")
+    run.add_argument("task", help="what to do, in words")
+    _run_args(run)
+    run.set_defaults(handler=_run)
     demo = sub.add_parser("demo", help="run a bundled task on a private virtual display and sandbox app")
     demo.add_argument("--trace-dir", help="where to write the trace (default: trace.dir of the config)")
     demo.add_argument("--config", help="config file (default: ./config.yaml if present)")
     demo.add_argument("--backend", choices=["pyautogui", "pynput"], help="executor backend")
     demo.set_defaults(handler=_demo)
+    _bench_parsers(sub.add_parser("bench", help="measure: bench loop | bench settle | bench model"))
+    from agent.daemon_cli import add_commands
+
+    add_commands(sub)  # daemon, status, cancel, queue
+    from agent.cli_traces import add_commands as add_trace_commands
+
+    add_trace_commands(sub)  # record, script-from, report, export
     return parser
+
+
+def _bench_parsers(bench: argparse.ArgumentParser) -> None:
+    """`bench` is a group: each benchmark adds its own sub-command to `bench.subcommands`."""
+    group = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    for name, help_text, steps in (("loop", "per-phase cost of a step without the model", 40),
+                                   ("settle", "settling by polling vs a fixed 1 s sleep", 20)):
+        p = group.add_parser(name, help=help_text)
+        p.add_argument("--size", default="1920x1080", type=_size, help="virtual screen, e.g. 1920x1080 or 3840x2160")
+        p.add_argument("--steps", type=int, default=steps, help="scripted steps to run")
+        p.add_argument("--backend", choices=["pyautogui", "pynput"], help="executor backend")
+        p.add_argument("--config", help="config file (default: ./config.yaml if present)")
+        p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
+        p.add_argument("--trace-dir", help=argparse.SUPPRESS)
+        p.set_defaults(handler=_bench)
+    bench.set_defaults(bench_group=group)
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or not (64 <= int(width) <= 8192 >= int(height) >= 64):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT between 64 and 8192, got {text!r}")
+    return int(width), int(height)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from agent import bench_loop
+    from agent.runner import EnvironmentProblem
+    from agent.xvfb import available
+
+    if reason := available():
+        raise EnvironmentProblem(f"bench {args.bench} needs Xvfb: {reason}")
+    if args.steps < 1:
+        raise ConfigError("--steps must be at least 1")
+    settings = settings_from(args)
+    if args.bench == "loop":
+        result = bench_loop.bench_loop(settings, args.size, args.steps)
+        bench_loop.print_loop(result)
+    else:
+        result = bench_loop.bench_settle(settings, args.size, args.steps)
+        bench_loop.print_settle(result)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -62,6 +124,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="config file (default: ./config.yaml if present)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
     p.add_argument("--backend", choices=["pyautogui", "pynput"], help="executor backend")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    """`run` has its own set: there `--backend` is the MODEL backend; the executor is `--executor`."""
+    p.add_argument("--backend", dest="model_backend", choices=["transformers", "openai"],
+                   help="model backend (default: model.backend of the config)")
+    p.add_argument("--model", help="hub id or local directory (transformers), or the served model name (openai)")
+    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--dry-run", action="store_true", default=None, help="decide and review, execute nothing")
+    p.add_argument("--trace-dir", help="where to write the trace (default: trace.dir of the config)")
+    p.add_argument("--config", help="config file (default: ./config.yaml if present)")
+    p.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -78,13 +153,63 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def _replay(args: argparse.Namespace) -> int:
     from agent.replay import load_replay
-    from agent.runner import execute
 
     task, policy = load_replay(args.path, args.var)
     settings = settings_from(args)
+    if not args.no_daemon:  # a running daemon takes the task (and streams it back)
+        from agent.client import replay_request, submit_or_none
+
+        request = replay_request(args.path, args.var, args.dry_run, args.max_steps, args.trace_dir)
+        code = submit_or_none(settings, request)
+        if code is not None:
+            return code
     if args.max_steps is None:  # a script runs to its end: one step per action plus the final one
         settings = settings_from(args, **{"loop.max_steps": max(settings.loop.max_steps, len(policy.steps) + 1)})
-    return report(execute(task, policy, settings, {"source": str(args.path)}))
+    if Path(args.path).is_dir() or Path(args.path).name == TRACE_FILE:  # a trace: replay that verifies
+        from agent.verify import replay_trace
+
+        return report(replay_trace(args.path, settings, verify=not args.no_verify, reground=args.reground))
+    return _play(task, policy, settings, str(args.path))
+
+
+def _play(task: str, policy: Any, settings: Settings, source: str) -> int:
+    """Run a replay; a script that names targets gets the configured model to ground them."""
+    from agent.runner import execute
+
+    if not getattr(policy, "targets", ()):
+        return report(execute(task, policy, settings, {"source": source}))
+    from agent.models import build_policy, describe
+
+    try:
+        grounder = build_policy(settings)
+    except EnvironmentProblem as exc:
+        raise EnvironmentProblem(f"{source}: its targets ({policy.targets[0]!r}, ...) need a model to find them "
+                                 f"on the screen, and none can be used: {exc}") from None
+    try:
+        header = {"source": source, "model": describe(settings)}
+        return report(execute(task, policy.with_grounder(grounder), settings, header))
+    finally:
+        grounder.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.models import build_policy, describe
+    from agent.runner import build_computer, execute
+
+    if not args.task.strip():
+        raise ConfigError("the task must not be empty: say what to do, e.g. deskpilot run \"open the file menu\"")
+    models = {"model.backend": args.model_backend, "model.name": args.model, "model.base_url": args.base_url}
+    settings = settings_from(args, **models)
+    computer = build_computer(settings)  # no display: fail before a model is loaded
+    try:
+        policy = build_policy(settings)
+    except BaseException:
+        computer.close()
+        raise
+    try:
+        return report(execute(args.task, policy, settings, {"model": describe(settings)}, computer=computer))
+    finally:
+        policy.close()
 
 
 def _demo(args: argparse.Namespace) -> int:

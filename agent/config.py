@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.daemon_config import DaemonSettings
+from agent.safety_config import SafetySettings
 
 
 class ConfigError(ValueError):
@@ -34,11 +37,13 @@ class ExecutorSettings(_Section):
 
 
 class SettleSettings(_Section):
-    enabled: bool = True
+    mode: Literal["poll", "fixed", "off"] = "poll"
     interval_ms: int = Field(25, ge=1, le=1000)
     stable_frames: int = Field(2, ge=1, le=20)
     timeout_ms: int = Field(2000, ge=0, le=60_000)
     change_threshold: float = Field(0.0, ge=0, le=1)
+    caret_px: int = Field(3, ge=0, le=50)
+    fixed_ms: int = Field(1000, ge=0, le=60_000)
 
 
 class LoopSettings(_Section):
@@ -52,8 +57,60 @@ class TraceSettings(_Section):
     png_compress_level: int = Field(1, ge=0, le=9)
 
 
-class SafetySettings(_Section):
-    dry_run: bool = False
+class ModelSettings(_Section):
+    """The Qwen2.5-VL policy: which backend and model, image budget, generation, loading."""
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    name: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", min_length=1)
+    base_url: str = Field("http://127.0.0.1:8000/v1", pattern=r"^https?://")
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    min_pixels: int = Field(3136, ge=28 * 28, le=16384 * 28 * 28)
+    max_pixels: int = Field(1280 * 28 * 28, ge=28 * 28, le=16384 * 28 * 28)
+    history_images: int = Field(1, ge=1, le=16)
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    temperature: float = Field(0.1, ge=0, le=2)
+    top_p: float = Field(0.001, gt=0, le=1)
+    top_k: int = Field(1, ge=0)
+    repetition_penalty: float = Field(1.05, gt=0, le=10)
+    request_timeout_s: float = Field(120.0, gt=0, le=3600)
+    retries: int = Field(3, ge=0, le=10)
+    device_map: str = "auto"
+    dtype: Literal["bfloat16", "float16", "float32", "auto"] = "bfloat16"
+    attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
+    decoding: Literal["free", "constrained"] = "free"
+
+    @model_validator(mode="after")
+    def _pixel_range(self) -> ModelSettings:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) must not exceed max_pixels ({self.max_pixels})")
+        return self
+
+
+class RecordSettings(_Section):
+    """`deskpilot record`: how a person's input becomes actions."""
+
+    stop_key: str = "ctrl+alt+shift+e"
+    double_click_ms: int = Field(400, ge=50, le=2000)
+    drag_px: int = Field(5, ge=1, le=100)
+    frame_interval_ms: int = Field(100, ge=10, le=2000)
+
+    @field_validator("stop_key")
+    @classmethod
+    def _combo(cls, combo: str) -> str:
+        from actions.rules import parse_combo
+
+        parse_combo(combo)
+        return combo
+
+
+class ReplaySettings(_Section):
+    """Replaying a trace: checking the screen around each target before acting."""
+
+    verify: bool = True
+    crop_px: int = Field(96, ge=16, le=512)
+    match_threshold: float = Field(0.8, gt=0, le=1)
+    search_radius_px: int = Field(240, ge=0, le=10_000)
+    reground: bool = False
 
 
 class Settings(_Section):
@@ -63,6 +120,10 @@ class Settings(_Section):
     loop: LoopSettings = LoopSettings()
     trace: TraceSettings = TraceSettings()
     safety: SafetySettings = SafetySettings()
+    model: ModelSettings = ModelSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    record: RecordSettings = RecordSettings()
+    replay: ReplaySettings = ReplaySettings()
 
     def summary(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -7,10 +7,7 @@ what the app recorded and where the trace is.
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from agent.config import Settings
@@ -23,7 +20,7 @@ SCREEN = (1280, 800)
 def run_demo(settings: Settings) -> int:
     from agent.cli import report
     from agent.runner import execute
-    from agent.sandbox import Sandbox, SandboxError
+    from agent.sandbox import Sandbox, SandboxError, pointing_at
     from agent.xvfb import Xvfb, XvfbError, available
     from policies.script import load_script
     from policies.scripted import ScriptedPolicy
@@ -33,7 +30,7 @@ def run_demo(settings: Settings) -> int:
         raise EnvironmentProblem(f"the demo needs Xvfb: {reason} (apt-get install xvfb)")
     with tempfile.TemporaryDirectory(prefix="deskpilot-demo-") as tmp, Xvfb(screens=(SCREEN,)) as xvfb:
         print(f"virtual display {xvfb.display} ({SCREEN[0]}x{SCREEN[1]}), starting the sandbox app")
-        with Sandbox(xvfb.env(), Path(tmp) / "state.json") as app, _display(xvfb.display):
+        with Sandbox(xvfb.env(), Path(tmp) / "state.json") as app, pointing_at(xvfb.display):
             try:
                 app.wait_ready()
             except (SandboxError, XvfbError) as exc:
@@ -46,16 +43,3 @@ def run_demo(settings: Settings) -> int:
           f"middle_clicks={state['middle_clicks']} hovers={state['hovers']} saves={state['saves']}")
     return code
 
-
-@contextmanager
-def _display(name: str) -> Iterator[None]:
-    """Point this process at `name`: pyautogui and pynput read DISPLAY when they connect."""
-    previous = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = name
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = previous

@@ -1,9 +1,11 @@
 """The agent loop: observe → decide → gate → execute → settle → record, until an ending.
 
-Endings are values (`Status`), never exceptions: success, failure, max_steps, denied, cancelled,
-error (and stuck, from stuck detection). Every action passes the gate before the executor; a
-`confirm` verdict goes to the confirmer, which refuses unless a person says yes. The policy is
-told what happened to its last action through `StepRecord.feedback`.
+Endings are values (`Status`), never exceptions: success, failure, max_steps, max_time, denied,
+cancelled, error, stuck. Every action passes the gate before the executor; a `confirm` verdict
+goes to the confirmer, which refuses unless a person says yes. The policy is told what happened to
+its last action through `StepRecord.feedback`. `agent.control` (agent.control) holds the brakes:
+stop, takeover pause, time and rate limits; an action a takeover overtook is dropped, not a step,
+and the screen is looked at again. Stuck detection lives in agent.stuck.
 Not for: building the pieces (the CLI does) or writing files (the trace writer does).
 """
 
@@ -16,15 +18,18 @@ from typing import Any, Literal
 
 from actions.computer import Computer
 from actions.dispatch import Placement, perform
-from actions.gate import Confirmer, Gate, Verdict
+from actions.gate import Confirmer, Gate, Verdict, after_confirmation
 from actions.geometry import Screenshot
-from actions.schema import Answer, Terminate, action_to_json
+from actions.schema import Answer, Terminate, action_to_json, normalized_points, points_of
 from agent.config import Settings
+from agent.control import Control, Hold
+from agent.guarded import Interrupted
 from agent.settle import SettleResult, settle
+from agent.stuck import StuckWatch
 from agent.trace import TraceWriter
 from policies.base import Decision, Outcome, Policy, StepRecord
 
-Status = Literal["success", "failure", "max_steps", "denied", "cancelled", "error", "stuck"]
+Status = Literal["success", "failure", "max_steps", "max_time", "denied", "cancelled", "error", "stuck"]
 EXIT_CODES: dict[str, int] = {"success": 0, "cancelled": 3}  # everything else: 1
 
 
@@ -51,42 +56,54 @@ class Agent:
     trace: TraceWriter
     settings: Settings
     stop: threading.Event = field(default_factory=threading.Event)
+    control: Control | None = None  # None: a Control on `stop` with the settings' limits
+
+    def __post_init__(self) -> None:
+        self.control = self.control or Control(self.stop, self.settings.safety)
 
 
 def run_task(task: str, agent: Agent, header: dict[str, Any] | None = None) -> RunResult:
-    limits, history = agent.settings.loop, []
-    shot, t0 = agent.computer.screenshot(), time.perf_counter()
-    capture_ms = (time.perf_counter() - t0) * 1000
+    limits, history, control = agent.settings.loop, [], agent.control
+    assert control is not None  # set by Agent.__post_init__
+    watch = StuckWatch.for_policy(agent.settings.safety.stuck, agent.policy)
+    (shot, capture_ms), seen = _look(agent), control.epoch
     agent.trace.header(task=task, policy=agent.policy.name, screen=_geometry(shot), **(header or {}))
-    result = RunResult("max_steps", f"reached the step limit ({limits.max_steps})", 0)
-    for index in range(1, limits.max_steps + 1):
-        if agent.stop.is_set():
-            result = RunResult("cancelled", "stopped by the user before the model call", index - 1)
+    result, index = RunResult("max_steps", f"reached the step limit ({limits.max_steps})", 0), 0
+    while index < limits.max_steps:
+        if (brake := control.before_step()) is not None:  # waits out a takeover; stop, time limit
+            result = RunResult(brake[0], brake[1], index)
             break
+        if control.epoch != seen:  # a person took over since the last look: look again
+            (shot, capture_ms), seen = _look(agent), control.epoch
         timings = {"capture": round(capture_ms, 2)}
         with _timed(timings, "decide"):
             decision = agent.policy.decide(task, shot, history)
-        step, settled = _act(index, decision, shot, agent, timings)
-        agent.trace.step(index, _record(step, timings, settled), shot)
+        step, settled = _act(index + 1, decision, shot, agent, timings, seen)
+        if step is None:  # overtaken by a takeover: dropped (see the trace event), not a step
+            continue
+        index += 1
+        step, stuck = watch.after(step, settled)
+        agent.trace.step(index, _record(step, timings, settled, shot.size), shot)
         history.append(step)
-        ending = _ending(step, history, agent)
+        ending = _ending(step, history, agent) or stuck
         if ending is not None:
             result = RunResult(ending[0], ending[1], index, _answer(step))
             break
-        if settled is not None:  # the settled screen is the next observation: no extra capture
-            shot, capture_ms = settled.shot, 0.0
-        else:
-            t0 = time.perf_counter()
-            shot = agent.computer.screenshot()
-            capture_ms = (time.perf_counter() - t0) * 1000
+        # the settled screen is the next observation: no extra capture
+        shot, capture_ms = (settled.shot, 0.0) if settled is not None else _look(agent)
     agent.trace.end(status=result.status, reason=result.reason, steps=result.steps, answer=result.answer)
     return result
 
 
+def _look(agent: Agent) -> tuple[Screenshot, float]:
+    t0 = time.perf_counter()
+    return agent.computer.screenshot(), (time.perf_counter() - t0) * 1000
+
+
 def _act(
-    index: int, decision: Decision, shot: Screenshot, agent: Agent, timings: dict[str, float]
-) -> tuple[StepRecord, SettleResult | None]:
-    """Review and (maybe) execute one decision; return its record and how the screen settled."""
+    index: int, decision: Decision, shot: Screenshot, agent: Agent, timings: dict[str, float], epoch: int
+) -> tuple[StepRecord | None, SettleResult | None]:
+    """Review and (maybe) execute one decision; return its record (None: overtaken) and the settling."""
     action = decision.action
     if action is None:
         feedback = f"Your last answer could not be used: {decision.error}. Answer with one tool call."
@@ -100,12 +117,15 @@ def _act(
         return StepRecord(index, decision, verdict, Outcome("final")), None
     if agent.settings.safety.dry_run:
         return StepRecord(index, decision, verdict, Outcome("dry_run", "not executed (dry run)")), None
-    if agent.stop.is_set():
-        return StepRecord(index, decision, verdict, Outcome("failed", "cancelled before the action")), None
+    assert agent.control is not None
+    if (hold := agent.control.before_action(action, epoch)) is not None:  # stop, takeover, rate limit
+        return _held(index, decision, verdict, hold, agent)
     placement = Placement(shot.monitor, shot.scale, agent.settings.executor.scroll_pixels_per_click)
     try:
         with _timed(timings, "execute"):
-            perform(action, agent.computer, placement)
+            perform(action, agent.computer, placement, agent.control.sleep)
+    except Interrupted as exc:
+        return _held(index, decision, verdict, Hold("interrupted", str(exc)), agent)
     except Exception as exc:  # an input call failed: our fault, the run ends with status error
         return StepRecord(index, decision, verdict, Outcome("failed", _describe(exc))), None
     settled = _settle(shot, agent, timings)
@@ -118,19 +138,29 @@ def _review(action: Any, shot: Screenshot, agent: Agent) -> Verdict:
     if verdict.decision != "confirm":
         return verdict
     try:
-        approved = agent.confirmer.ask(action, verdict, shot)
+        answer = agent.confirmer.ask(action, verdict, shot)
     except Exception as exc:  # a broken confirmer must not let the action through
-        return Verdict("deny", verdict.rule, f"confirmation failed: {exc}")
-    return Verdict("allow" if approved else "deny", verdict.rule,
-                   f"{verdict.reason} — {'approved' if approved else 'not approved'} by the user")
+        return Verdict("deny", verdict.rule, f"{verdict.reason} — confirmation failed: {exc}", "failed")
+    return after_confirmation(verdict, answer)
+
+
+def _held(index: int, decision: Decision, verdict: Verdict, hold: Hold,
+          agent: Agent) -> tuple[StepRecord | None, None]:
+    """The record of an allowed action that did not run: stopped, overtaken or over the rate."""
+    if hold.kind == "interrupted":
+        agent.trace.event("interrupted", action=action_to_json(decision.action), detail=hold.reason)
+        return None, None
+    if hold.kind == "denied":
+        denial = Verdict("deny", hold.rule, hold.reason)
+        feedback = f"The action was denied by the safety rule '{hold.rule}': {hold.reason}."
+        return StepRecord(index, decision, denial, Outcome("denied", hold.reason), feedback), None
+    return StepRecord(index, decision, verdict, Outcome("failed", hold.reason)), None
 
 
 def _settle(before: Screenshot, agent: Agent, timings: dict[str, float]) -> SettleResult | None:
-    cfg = agent.settings.settle
-    if not cfg.enabled:
+    if agent.settings.settle.mode == "off":
         return None
-    result = settle(agent.computer.screenshot, before, cfg.interval_ms / 1000, cfg.stable_frames,
-                    cfg.timeout_ms / 1000, cfg.change_threshold)
+    result = settle(agent.computer.screenshot, before, agent.settings.settle, agent.stop)
     timings["settle"] = round(result.ms, 2)
     return result
 
@@ -138,9 +168,13 @@ def _settle(before: Screenshot, agent: Agent, timings: dict[str, float]) -> Sett
 def _ending(step: StepRecord, history: list[StepRecord], agent: Agent) -> tuple[Status, str] | None:
     """Whether the run ends after this step, with which status and why."""
     action, outcome, limits = step.decision.action, step.outcome, agent.settings.loop
+    if agent.stop.is_set() and outcome.status != "final":
+        return "cancelled", outcome.detail if outcome.status == "failed" else "stopped by the user"
     if outcome.status == "final":
         if isinstance(action, Terminate):
-            return ("success" if action.status == "success" else "failure"), f"terminate: {action.status}"
+            why = step.decision.meta.get("stop_reason")  # e.g. where and why a verified replay diverged
+            status: Status = "success" if action.status == "success" else "failure"
+            return status, f"terminate: {action.status}" + (f" — {why}" if why else "")
         return "success", "answered"
     if outcome.status == "failed":
         cancelled = "FailSafe" in outcome.detail or agent.stop.is_set()
@@ -160,7 +194,8 @@ def _ending(step: StepRecord, history: list[StepRecord], agent: Agent) -> tuple[
     return None
 
 
-def _record(step: StepRecord, timings: dict[str, float], settled: SettleResult | None) -> dict[str, Any]:
+def _record(step: StepRecord, timings: dict[str, float], settled: SettleResult | None,
+            size: tuple[int, int]) -> dict[str, Any]:
     d = step.decision
     effect = None if settled is None else {
         "changed": settled.changed, "box": settled.changed_box, "stable": settled.stable, "frames": settled.frames
@@ -173,6 +208,7 @@ def _record(step: StepRecord, timings: dict[str, float], settled: SettleResult |
         "timings_ms": timings,
         "effect": effect,
         "raw_text": d.raw_text,
+        **({"normalized": normalized_points(d.action, size)} if d.action is not None and points_of(d.action) else {}),
         **({"error": d.error} if d.error else {}),
         **({"policy": d.meta} if d.meta else {}),
     }

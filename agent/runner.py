@@ -1,7 +1,8 @@
 """Assemble one run from `Settings`: the computer, the gate, the confirmer, the trace; run it.
 
 Shared by `replay`, `run` and `demo`, so every entry point gets the same gate and the same trace.
-SIGINT and SIGTERM set the stop flag: the loop ends with status cancelled at its next check.
+SIGINT and SIGTERM set the stop flag: the loop ends with status cancelled at its next check. The
+safety side (gate rules, confirmer, kill hotkey, takeover, limits) comes from `agent.safety`.
 Not for: argument parsing (cli) or the loop's logic (loop).
 """
 
@@ -17,10 +18,14 @@ from typing import Any
 
 from actions.capture import MssCapture
 from actions.computer import Computer
-from actions.gate import Gate, OnScreen, RefuseConfirmer
+from actions.gate import Gate
+from actions.window import WindowSource
 from agent.config import Settings
+from agent.confirm import SuspendingConfirmer
 from agent.loop import Agent, RunResult, run_task
-from agent.trace import TraceWriter, new_trace_dir
+from agent.run_hooks import RunHooks, started, trace_writer
+from agent.safety import SafetySession
+from agent.trace import new_trace_dir
 from policies.base import Policy
 
 
@@ -54,18 +59,31 @@ def build_computer(settings: Settings, display: str | None = None) -> Computer:
         raise EnvironmentProblem(f"cannot start the {settings.executor.backend} executor: {exc}") from None
 
 
-def build_gate(settings: Settings) -> Gate:
-    return Gate([OnScreen()])
+def build_gate(settings: Settings, windows: WindowSource | None = None) -> Gate:
+    """The safety gate for `settings`; without `windows`, window-aware rules see no windows."""
+    from agent.safety import build_gate as build
+
+    return build(settings, windows)
 
 
 def execute(task: str, policy: Policy, settings: Settings, header: dict[str, Any] | None = None,
-            computer: Computer | None = None) -> RunReport:
-    """Run `task` with `policy` on this desktop (or on `computer`), writing a new trace."""
+            computer: Computer | None = None, hooks: RunHooks | None = None) -> RunReport:
+    """Run `task` with `policy` on this desktop (or on `computer`), writing a new trace.
+
+    `hooks` (the daemon's): who confirms, the stop flag, and callbacks for the start and each step.
+    """
+    hooks = hooks or RunHooks()
+    desktop = computer is None  # a real desktop: window rules, kill hotkey and takeover apply
     computer = computer or build_computer(settings)
-    trace = TraceWriter(new_trace_dir(settings.trace.dir), settings.trace.png_compress_level)
-    agent = Agent(policy, computer, build_gate(settings), RefuseConfirmer(), trace, settings)
+    trace = trace_writer(new_trace_dir(settings.trace.dir), settings.trace.png_compress_level, hooks)
+    safety = SafetySession(settings, trace, desktop, stop=hooks.stop)
+    confirmer = safety.confirmer if hooks.confirmer is None else SuspendingConfirmer(
+        hooks.confirmer, safety.monitor.suspended)
+    agent = Agent(policy, safety.guard(computer), safety.gate, confirmer, trace, settings,
+                  safety.stop, safety.control)
+    started(hooks, trace.dir)
     try:
-        with _stop_on_signals(agent.stop):
+        with _stop_on_signals(agent.stop), safety.running(policy):
             result = run_task(task, agent, {"config": settings.summary(), **(header or {})})
     finally:
         trace.close()

@@ -1,16 +1,19 @@
 """Launch the sandbox app (agent/sandbox_app.py) on a display and read its JSON state.
 
-Used by `deskpilot demo` and by the display tests and benchmarks, so they all start the app the
-same way. Not for: the app itself (sandbox_app) or the display (xvfb).
+Used by `deskpilot demo`, the benchmarks and the display tests, so they all start the app the
+same way; `pointing_at` aims this process's executors at that display.
+Not for: the app itself (sandbox_app) or the display (xvfb).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +80,17 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def pointing_at(display: str) -> Iterator[None]:
+    """Point this process at `display` for a while: pyautogui and pynput read DISPLAY on connect."""
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous

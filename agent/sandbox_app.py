@@ -92,10 +92,9 @@ class SandboxApp:
     # ----------------------------------------------------------------- layout
     def _build_top_rows(self) -> None:
         root = self.root
-        self.w["entry"] = tk.Entry(
-            root, name="entry", textvariable=self.entry_text, width=40, font="TkFixedFont"
-        )
-        self.w["entry"].grid(row=0, column=0, columnspan=2, sticky="we", padx=8, pady=8)
+        self.entry = tk.Entry(root, name="entry", textvariable=self.entry_text, width=40, font="TkFixedFont")
+        self.w["entry"] = self.entry
+        self.entry.grid(row=0, column=0, columnspan=2, sticky="we", padx=8, pady=8)
         self.w["ok_button"] = tk.Button(root, name="ok_button", text="OK", width=12, command=self._on_ok)
         self.w["ok_button"].grid(row=0, column=2, padx=8, pady=8)
         self.w["check"] = tk.Checkbutton(root, name="check", text="Check me", variable=self.checked)
@@ -132,6 +131,7 @@ class SandboxApp:
         for sequence, direction in (("<Shift-Button-4>", -1), ("<Shift-Button-5>", 1)):
             text.bind(sequence, lambda _e, d=direction: self._hscroll(d))
         text.bind("<Shift-MouseWheel>", lambda e: self._hscroll(-1 if e.delta > 0 else 1))
+        self.listbox, self.text = listbox, text
         self.w["listbox"], self.w["hscroll_target"] = listbox, text
 
     def _build_drag_area(self) -> None:
@@ -147,6 +147,7 @@ class SandboxApp:
         canvas.tag_bind("drag_item", "<ButtonPress-1>", self._drag_start)
         canvas.tag_bind("drag_item", "<B1-Motion>", self._drag_move)
         canvas.tag_bind("drag_item", "<ButtonRelease-1>", self._drag_end)
+        self.slider, self.canvas = slider, canvas
         self.w["slider"], self.w["canvas"] = slider, canvas
 
     def _build_menu(self) -> tk.Menu:
@@ -161,6 +162,7 @@ class SandboxApp:
         root = self.root
         root.bind_all("<KeyPress>", self._on_key, add=True)
         root.bind_all("<Motion>", self._on_motion, add=True)
+        root.bind_all("<Enter>", self._on_motion, add=True)
         root.bind_all("<ButtonPress>", self._on_button, add=True)
         root.bind_all("<ButtonRelease>", lambda _e: self.mark_dirty(), add=True)
         root.bind_all("<KeyRelease>", lambda _e: self.mark_dirty(), add=True)
@@ -188,7 +190,7 @@ class SandboxApp:
         self.mark_dirty()
 
     def _hscroll(self, direction: int) -> str:
-        self.w["hscroll_target"].xview_scroll(direction * HSCROLL_PIXELS, "pixels")  # type: ignore[attr-defined]
+        self.text.xview_scroll(direction * HSCROLL_PIXELS, "pixels")
         self._bump("hscroll_events")
         return "break"
 
@@ -209,15 +211,13 @@ class SandboxApp:
         self.mark_dirty()
 
     def _drag_start(self, event: tk.Event) -> None:
-        canvas: tk.Canvas = self.w["canvas"]  # type: ignore[assignment]
-        self._drag_from = (canvas.canvasx(event.x), canvas.canvasy(event.y))
+        self._drag_from = (self.canvas.canvasx(event.x), self.canvas.canvasy(event.y))
 
     def _drag_move(self, event: tk.Event) -> None:
         if self._drag_from is None:
             return
-        canvas: tk.Canvas = self.w["canvas"]  # type: ignore[assignment]
-        x, y = canvas.canvasx(event.x), canvas.canvasy(event.y)
-        canvas.move("drag_item", x - self._drag_from[0], y - self._drag_from[1])
+        x, y = self.canvas.canvasx(event.x), self.canvas.canvasy(event.y)
+        self.canvas.move("drag_item", x - self._drag_from[0], y - self._drag_from[1])
         self._drag_from = (x, y)
         self.mark_dirty()
 
@@ -253,12 +253,12 @@ class SandboxApp:
             last_click=self.last_click,
             focus=self._focus_name(),
             window=self._rect(self.root),
-            widgets={name: self._rect(widget) for name, widget in self.w.items()},
+            widgets={name: self._rect(self.w[name]) for name in WIDGET_NAMES},
         )
         return state
 
     def _entry_state(self) -> State:
-        entry: tk.Entry = self.w["entry"]  # type: ignore[assignment]
+        entry = self.entry
         text = entry.get()
         try:  # index in Tcl's own units: Tk 8.6 counts a non-BMP character as two (UTF-16)
             first, last = entry.index("sel.first"), entry.index("sel.last")
@@ -268,20 +268,18 @@ class SandboxApp:
         return {"entry": text, "entry_selection": selection}
 
     def _list_state(self) -> State:
-        listbox: tk.Listbox = self.w["listbox"]  # type: ignore[assignment]
+        listbox = self.listbox
         selected = listbox.curselection()
-        text: tk.Text = self.w["hscroll_target"]  # type: ignore[assignment]
         return {
             "list_top": round(listbox.yview()[0] * listbox.size()),
             "list_selected": listbox.get(selected[0]) if selected else None,
-            "hscroll_left": float(text.xview()[0]),
+            "hscroll_left": float(self.text.xview()[0]),
         }
 
     def _drag_state(self) -> State:
-        canvas: tk.Canvas = self.w["canvas"]  # type: ignore[assignment]
+        canvas, slider = self.canvas, self.slider
         x1, y1, x2, y2 = canvas.coords("drag_item")
         centre = [round((x1 + x2) / 2), round((y1 + y2) / 2)]
-        slider: tk.Scale = self.w["slider"]  # type: ignore[assignment]
         knob_x, knob_y = slider.coords()
         return {
             "slider": int(self.slider_value.get()),
@@ -318,7 +316,7 @@ class SandboxApp:
         if not self.root.winfo_viewable():
             self.root.after(20, self.wait_until_laid_out)
             return
-        self.w["entry"].focus_force()  # no window manager: nobody else gives us the X focus
+        self.entry.focus_force()  # no window manager: nobody else gives us the X focus
         self.root.update_idletasks()
         self.root.winfo_pointerxy()  # X round trip: the server has applied the focus before we say ready
         self.ready = True

@@ -1,8 +1,11 @@
 """Traces: a directory with `trace.jsonl` and one screenshot per step.
 
 `trace.jsonl` holds a header line, one line per step and an end line. Each line is flushed and
-fsynced as it is written, and a step's screenshot is on disk before its line, so a crash or
-SIGKILL loses no finished step. `read_trace` reads a trace back, tolerating a torn last line.
+fsynced as it is written, on the loop's thread, so a crash or SIGKILL loses no finished step.
+Screenshots are converted and PNG-encoded on a writer thread (encoding a 4K frame takes ~100 ms,
+more than the rest of a step): after a hard crash the images of the last few steps (at most
+`MAX_PENDING`) may be missing, never their lines. The end line is written only once every
+screenshot is on disk. `read_trace` reads a trace back, tolerating a torn last line.
 Not for: deciding what goes in a step (the loop does).
 """
 
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 SCHEMA = "deskpilot.trace"
 VERSION = 1
 TRACE_FILE = "trace.jsonl"
+MAX_PENDING = 4  # screenshots waiting for the writer thread before the loop waits for it
 
 
 class TraceError(ValueError):
@@ -36,39 +42,85 @@ def new_trace_dir(base: str | Path) -> Path:
 
 
 class TraceWriter:
-    """Appends header, steps and end to a new trace directory, durably."""
+    """Appends header, steps and end to a new trace directory; lines durably, images off-thread."""
 
     def __init__(self, directory: str | Path, png_compress_level: int = 1) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._file = open(self.dir / TRACE_FILE, "x", encoding="utf-8")  # noqa: SIM115 - held for the run
-        self._compress = png_compress_level
+        self._images = _ImageWriter(png_compress_level)
+        self._lock = threading.Lock()  # events (pause, kill) are written from listener threads
 
     def header(self, **fields: Any) -> None:
         self._line({"type": "header", "schema": SCHEMA, "version": VERSION, **fields})
 
     def step(self, index: int, record: dict[str, Any], shot: Screenshot | None) -> None:
-        """Write the step's screenshot, then its line (with the time both took, in ms)."""
+        """Queue the step's screenshot, write its line; `timings_ms.trace` is the time this took."""
         started = time.perf_counter()
         name = None
         if shot is not None:
             name = f"step-{index:04d}.png"
-            _write_durably(self.dir / name, shot, self._compress)
+            self._images.put(self.dir / name, shot)
         line = {"type": "step", "index": index, **record, "screenshot": name}
         line.setdefault("timings_ms", {})["trace"] = round((time.perf_counter() - started) * 1000, 2)
         self._line(line)
 
     def end(self, **fields: Any) -> None:
-        self._line({"type": "end", **fields})
+        """Wait for every screenshot, then write the end line (with any image that failed)."""
+        failures = self._images.drain()
+        self._line({"type": "end", **fields, **({"screenshot_errors": failures} if failures else {})})
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Something that happened between steps (paused, resumed, kill, interrupted); any thread."""
+        self._line({"type": "event", "event": kind, **fields})
 
     def close(self) -> None:
+        self._images.drain()
+        self._images.stop()
         if not self._file.closed:
             self._file.close()
 
     def _line(self, obj: dict[str, Any]) -> None:
-        self._file.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.write(text)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+
+class _ImageWriter:
+    """One thread that converts and PNG-encodes screenshots, in order, each fsynced."""
+
+    def __init__(self, compress_level: int) -> None:
+        self._queue: queue.Queue[tuple[Path, Screenshot] | None] = queue.Queue(maxsize=MAX_PENDING)
+        self._compress = compress_level
+        self._failures: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="trace-images", daemon=True)
+        self._thread.start()
+
+    def put(self, path: Path, shot: Screenshot) -> None:
+        self._queue.put((path, shot))
+
+    def drain(self) -> list[str]:
+        self._queue.join()
+        return list(self._failures)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                _write_durably(item[0], item[1], self._compress)
+            except Exception as exc:  # a full disk must not kill the run; the end line lists it
+                self._failures.append(f"{item[0].name}: {exc}")
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
 
 
 def _write_durably(path: Path, shot: Screenshot, compress_level: int = 1) -> None:

@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import IO, Self
+from typing import IO
 
 __all__ = [
     "Display",
@@ -41,6 +41,7 @@ __all__ = [
     "XvfbScreen",
     "available",
     "bounding_box",
+    "define_monitors",
 ]
 
 START_TIMEOUT_S = 10.0
@@ -190,7 +191,7 @@ def _tail(stream: IO[bytes] | None, limit: int = 800) -> str:
     if stream is None:
         return ""
     stream.seek(0)
-    return stream.read().decode("utf-8", "replace")[-limit:].strip()
+    return " ".join(stream.read().decode("utf-8", "replace")[-limit:].split())
 
 
 class Xvfb:
@@ -305,7 +306,7 @@ class Xvfb:
             self._stderr.close()
             self._stderr = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Xvfb:
         self.start()
         return self
 

@@ -6,6 +6,7 @@ vars: {name: World}        # optional defaults, overridden by --var name=value
 steps:
   - {action: left_click, coordinate: [120, 80]}
   - {action: type, text: "Hello {{name}}"}
+  - {action: left_click, target: "the Save button"}   # grounded by the model at run time
 ```
 A script is checked whole before anything runs: every placeholder must have a value and every
 step must be a valid action; otherwise `ScriptError` names the file, the step and the reason.
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from actions.schema import Action, ActionError, parse_action
+from policies.grounding import TARGET_KEY, Targeted
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TOP_KEYS = {"task", "vars", "steps"}
+Step = Action | Targeted  # a Targeted step names what to click; a grounder finds where at run time
 
 
 class ScriptError(ValueError):
@@ -35,7 +38,7 @@ class ScriptError(ValueError):
 class TaskScript:
     path: str
     task: str
-    steps: tuple[Action, ...]
+    steps: tuple[Step, ...]
 
 
 def load_script(path: str | Path, overrides: Mapping[str, str] | None = None) -> TaskScript:
@@ -87,13 +90,13 @@ def _vars(path: Path, defaults: Any, overrides: Mapping[str, str]) -> dict[str, 
     return values
 
 
-def _step(path: Path, index: int, step: Any, values: Mapping[str, str]) -> Action:
+def _step(path: Path, index: int, step: Any, values: Mapping[str, str]) -> Step:
     where = f"{path}: step {index}"
     if not isinstance(step, dict):
         raise ScriptError(f"{where}: a step must be a mapping like {{action: left_click, coordinate: [x, y]}}")
     filled = _fill_tree(step, values, where)
     try:
-        return parse_action(filled)
+        return Targeted.from_step(filled) if TARGET_KEY in filled else parse_action(filled)
     except ActionError as exc:
         raise ScriptError(f"{where}: {exc}") from None
 

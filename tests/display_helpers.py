@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from agent.xvfb import available
 
@@ -69,7 +69,9 @@ class XDoTool:
 
     def run(self, *args: object) -> str:
         cmd = ["xdotool", *(str(arg) for arg in args)]
-        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=self.timeout, check=False)
+        result = subprocess.run(
+            cmd, env=self.env, capture_output=True, text=True, timeout=self.timeout, check=False
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
         return result.stdout
@@ -131,7 +133,9 @@ class SandboxProcess:
                 raise AssertionError(f"sandbox exited (rc={self.proc.returncode}): {self.stderr_tail()}")
             if time.monotonic() > deadline:
                 shown = {k: v for k, v in state.items() if k not in ("widgets", "context_menu_entries")}
-                raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}; state={shown}")
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {what or predicate}; state={shown}"
+                )
             time.sleep(POLL_S)
 
     def wait_ready(self, timeout: float = 10.0) -> State:
@@ -161,7 +165,7 @@ class SandboxProcess:
         self._stderr.close()
         return self.proc.returncode
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> SandboxProcess:
         return self
 
     def __exit__(
@@ -201,7 +205,7 @@ def launch_sandbox(
 
 def mss_monitors(display: str) -> list[dict[str, int]]:
     """Monitors python-mss reports on ``display`` (index 0 is the bounding box), as plain rects."""
-    import mss  # noqa: PLC0415 - optional dependency, only needed by monitor tests
+    import mss  # optional dependency, only needed by monitor tests
 
     factory = getattr(mss, "MSS", None) or mss.mss
     with factory(display=display) as sct:

@@ -24,7 +24,7 @@ def acts(*items: dict) -> list[Action]:
 def run(tmp_path: Path, policy, computer: FakeComputer | None = None, settings: Settings | None = None,
         gate: Gate | None = None, confirmer=None, stop: bool = False) -> tuple[RunResult, FakeComputer]:
     computer = computer or FakeComputer()
-    settings = settings or load_settings(None, {"settle.enabled": False})
+    settings = settings or load_settings(None, {"settle.mode": "off"})
     agent = Agent(policy, computer, gate or Gate([OnScreen()]), confirmer or RefuseConfirmer(),
                   TraceWriter(tmp_path / "trace"), settings)
     if stop:
@@ -62,14 +62,14 @@ def test_off_screen_click_is_denied_and_never_executed(tmp_path: Path) -> None:
 
 
 def test_dry_run_executes_nothing(tmp_path: Path) -> None:
-    settings = load_settings(None, {"settle.enabled": False, "safety.dry_run": True})
+    settings = load_settings(None, {"settle.mode": "off", "safety.dry_run": True})
     result, fake = run(tmp_path, ScriptedPolicy(acts(CLICK, {"action": "key", "keys": ["enter"]})), settings=settings)
     assert result.status == "success" and fake.calls == []
     assert [s["outcome"]["status"] for s in read_trace(tmp_path / "trace").steps][:2] == ["dry_run", "dry_run"]
 
 
 def test_max_steps(tmp_path: Path) -> None:
-    settings = load_settings(None, {"settle.enabled": False, "loop.max_steps": 2})
+    settings = load_settings(None, {"settle.mode": "off", "loop.max_steps": 2})
     result, fake = run(tmp_path, ScriptedPolicy(acts(CLICK, CLICK, CLICK)), settings=settings)
     assert result.status == "max_steps" and result.exit_code == 1 and len(fake.calls) == 2
 

@@ -6,9 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from agent.xvfb import Xvfb
-from tests.display_helpers import (
+from display_helpers import (  # pytest puts tests/ (no __init__.py) on sys.path
     SandboxProcess,
     XDoTool,
     display_skip_reason,
@@ -16,6 +14,8 @@ from tests.display_helpers import (
     mss_monitors,
     rect_center,
 )
+
+from agent.xvfb import Xvfb
 
 pytestmark = pytest.mark.display
 
@@ -123,7 +123,9 @@ def test_horizontal_wheel_scrolls_text(app: SandboxProcess, xdo: XDoTool) -> Non
 def test_drag_slider_and_canvas_item(app: SandboxProcess, xdo: XDoTool) -> None:
     knob = app.state()["slider_knob"]
     xdo.drag(knob, (knob[0] + 200, knob[1]))
-    state = app.wait_for(lambda s: s["slider"] > 0 and s["slider_knob"][0] > knob[0] + 150, what="slider moved")
+    state = app.wait_for(
+        lambda s: s["slider"] > 0 and s["slider_knob"][0] > knob[0] + 150, what="slider moved"
+    )
     assert 40 <= state["slider"] <= 60, state["slider"]
     assert abs(state["slider_knob"][0] - (knob[0] + 200)) <= 3
     start, centre = state["drag_item_root"], state["drag_item"]
@@ -133,7 +135,9 @@ def test_drag_slider_and_canvas_item(app: SandboxProcess, xdo: XDoTool) -> None:
 
 def test_context_menu_choose_paste(app: SandboxProcess, xdo: XDoTool) -> None:
     xdo.click(*app.center("context_target"), button=3)
-    state = app.wait_for(lambda s: s["context_menu_visible"] and s["context_menu_entries"], what="menu posted")
+    state = app.wait_for(
+        lambda s: s["context_menu_visible"] and s["context_menu_entries"], what="menu posted"
+    )
     assert state["context_menu_opened"] == 1
     assert list(state["context_menu_entries"]) == ["Copy", "Paste"]
     xdo.click(*rect_center(state["context_menu_entries"]["Paste"]))
@@ -148,7 +152,9 @@ def test_context_menu_closes_on_escape_and_outside_click(app: SandboxProcess, xd
     xdo.key("Escape")
     app.wait_for(lambda s: not s["context_menu_visible"], what="menu closed by Escape")
     xdo.click(*target, button=3)
-    app.wait_for(lambda s: s["context_menu_visible"] and s["context_menu_opened"] == 2, what="menu posted again")
+    app.wait_for(
+        lambda s: s["context_menu_visible"] and s["context_menu_opened"] == 2, what="menu posted again"
+    )
     xdo.click(*app.center("double_target"))
     state = app.wait_for(lambda s: not s["context_menu_visible"], what="menu closed by outside click")
     assert state["context_choice"] is None
@@ -166,8 +172,7 @@ def test_hover(app: SandboxProcess, xdo: XDoTool) -> None:
     assert app.state()["hovers"] == 0
     x, y = app.center("hover_target")
     xdo.move(x, y)
-    state = app.wait_for(lambda s: s["hovers"] == 1, what="hover")
-    assert state["pointer"] == [x, y]
+    app.wait_for(lambda s: s["hovers"] == 1 and s["pointer"] == [x, y], what="hover at pointer")
 
 
 def test_ctrl_s_shortcut(app: SandboxProcess, xdo: XDoTool) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from actions.fake import FakeComputer
-from agent.trace import TRACE_FILE, TraceError, TraceWriter, read_trace
+from agent.trace import MAX_PENDING, TRACE_FILE, TraceError, TraceWriter, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +23,7 @@ def test_write_and_read_back(tmp_path: Path) -> None:
     writer.header(task="demo", screen={"width": 1280})
     writer.step(1, {"action": {"action": "wait", "time": 0}}, FakeComputer().screenshot())
     writer.end(status="success")
+    assert (tmp_path / "t" / "step-0001.png").stat().st_size > 0  # on disk before the end line
     writer.close()
     trace = read_trace(tmp_path / "t")
     assert trace.header["schema"] == "deskpilot.trace" and trace.header["task"] == "demo"
@@ -75,6 +76,27 @@ def test_sigkill_loses_no_finished_step(tmp_path: Path) -> None:
     proc.wait()
     trace = read_trace(tmp_path / "t")
     assert len(trace.steps) >= finished >= 5
-    for step in trace.steps:
-        assert (tmp_path / "t" / step["screenshot"]).exists()
+    # lines are written on the loop thread; only the last few images can still be in the queue
+    present = [(tmp_path / "t" / step["screenshot"]).exists() for step in trace.steps]
+    assert all(present[: -(MAX_PENDING + 1)]), present
     assert all(json.loads(line) for line in (tmp_path / "t" / TRACE_FILE).read_text().splitlines()[:-1])
+
+
+class Unwritable:
+    """A screenshot whose image cannot be produced (as with a full disk)."""
+
+    @property
+    def image(self):
+        raise OSError("No space left on device")
+
+
+def test_a_failed_screenshot_is_reported_in_the_end_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path / "t")
+    writer.header(task="x")
+    writer.step(1, {"action": None}, Unwritable())  # type: ignore[arg-type]
+    writer.step(2, {"action": None}, FakeComputer().screenshot())
+    writer.end(status="success")
+    writer.close()
+    trace = read_trace(tmp_path / "t")
+    assert len(trace.steps) == 2 and (tmp_path / "t" / "step-0002.png").exists()
+    assert trace.end["screenshot_errors"] == ["step-0001.png: No space left on device"]

@@ -1,0 +1,76 @@
+"""Turn a daemon `Submit` request into what one run needs: task text, policy, settings, header.
+
+A replay loads its script or trace (with the request's vars) the way `deskpilot replay` does, and
+runs to its end unless `max_steps` says otherwise; a script with targets is grounded by the
+daemon's model. A run uses the daemon's model policy. Request options (dry_run, max_steps,
+trace_dir) override the daemon's settings for that task only.
+Not for: running it (`agent.daemon_worker`) or validating the wire format (`agent.protocol`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agent.config import Settings
+from agent.protocol import Options, Submit
+from policies.base import Policy
+
+if TYPE_CHECKING:
+    from agent.daemon_worker import ModelHolder
+
+
+class TaskProblem(ValueError):
+    """A submitted task that cannot be run (bad script, no model); one line."""
+
+
+def check(request: Submit, model: ModelHolder) -> None:
+    """Refuse at submit time what would fail at once: a bad script or trace, a run with no model."""
+    if request.kind == "run" and model.factory is None:
+        raise TaskProblem("this daemon has no model policy, so it takes replays only")
+    if request.kind == "replay":
+        _load(request)
+
+
+def prepare(request: Submit, settings: Settings, model: ModelHolder) -> tuple[str, Policy, Settings, dict[str, Any]]:
+    if request.kind == "run":
+        assert request.task is not None
+        return request.task, model.get(), with_options(settings, request.options), _model_header(settings)
+    task, policy = _load(request)
+    floor = len(policy.steps) + 1  # a script runs to its end: one step per action plus the final one
+    settings = with_options(settings, request.options, floor)
+    header: dict[str, Any] = {"source": request.path}
+    if policy.targets:
+        policy = policy.with_grounder(model.get())  # type: ignore[arg-type]
+        header.update(_model_header(settings))
+    return task, policy, settings, header
+
+
+def with_options(settings: Settings, options: Options, steps_floor: int = 0) -> Settings:
+    data = settings.model_dump()
+    if options.dry_run is not None:
+        data["safety"]["dry_run"] = options.dry_run
+    if options.max_steps is not None:
+        data["loop"]["max_steps"] = options.max_steps
+    elif steps_floor:
+        data["loop"]["max_steps"] = max(settings.loop.max_steps, steps_floor)
+    if options.trace_dir is not None:
+        data["trace"]["dir"] = options.trace_dir
+    return Settings.model_validate(data)
+
+
+def _load(request: Submit) -> Any:
+    from agent.replay import load_replay
+    from agent.trace import TraceError
+    from policies.script import ScriptError
+
+    assert request.path is not None
+    try:
+        return load_replay(request.path, [f"{k}={v}" for k, v in request.vars.items()])
+    except (ScriptError, TraceError) as exc:
+        raise TaskProblem(str(exc)) from None
+
+
+def _model_header(settings: Settings) -> dict[str, Any]:
+    from agent.models import describe
+
+    return {"model": describe(settings)}

@@ -1,0 +1,186 @@
+"""`deskpilot export TRACE... --format qwen-sft --out data.jsonl`: traces as Qwen2.5-VL fine-tuning data.
+
+One JSON line per exported step, in the `messages` + `images` layout that both LLaMA-Factory
+(`formatting: sharegpt` with role/content tags; a matching `dataset_info.json` is written next to
+the data) and ms-swift read:
+
+    {"messages": [{"role": "system", "content": "You are a helpful assistant.\\n\\n# Tools ..."},
+                  {"role": "user", "content": "<image>The user query: ...\\nTask progress ..."},
+                  {"role": "assistant", "content": "<tool_call>\\n{\\"name\\": \\"computer_use\\", ...}..."}],
+     "images": ["images/<trace>-step-0003.png"]}
+
+The messages are built by the model policy's own `policies.qwen.prompt.build_messages` with the
+model settings of the config (the same system prompt, history text and image budget as at run
+time). Each image is the step's screenshot resized to W′×H′ (`resize_for_model`) and saved under
+`images/` next to the output, referenced by a path relative to the output's directory; the answer's
+coordinates are mapped into that W′×H′ space (`coords.to_model`). By default only steps of runs
+that ended in success, and of those only executed steps and the final one; `--all`: every step
+with an action. Traces without a task text are skipped (a model cannot learn what was asked).
+Not for: training, or checking that a trace is worth learning from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actions.schema import ActionError, action_to_json, parse_action, with_points
+from agent.config import Settings
+from agent.trace import Trace, read_trace
+from policies.base import Decision, Outcome, StepRecord
+from policies.qwen.coords import to_model
+from policies.qwen.messages import ImagePart, Message
+from policies.qwen.prompt import build_messages, tool_call_text
+from policies.qwen.resize import ModelFrame, resize_for_model
+
+IMAGE_TOKEN = "<image>"
+EXPORTED = ("executed", "final")
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    records: int = 0
+    images: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def export_qwen_sft(paths: Sequence[str | Path], out: str | Path, settings: Settings,
+                    include_all: bool = False) -> ExportResult:
+    """Write the JSONL file `out` (and its images) from the traces at `paths`."""
+    from agent.models import qwen_options
+
+    out = Path(out)
+    (out.parent / "images").mkdir(parents=True, exist_ok=True)
+    result, options = ExportResult(out), qwen_options(settings)
+    with open(out, "w", encoding="utf-8") as f:
+        for path in paths:
+            trace = read_trace(path)
+            why = _skip_reason(trace, include_all)
+            if why:
+                result.skipped.append(f"{trace.dir}: {why}")
+                continue
+            for record in _Exporter(trace, out.parent, options, include_all, result).records():
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                result.records += 1
+    _dataset_info(out)
+    return result
+
+
+def _skip_reason(trace: Trace, include_all: bool) -> str:
+    if not str(trace.header.get("task") or "").strip():
+        return "no task text (record with --task)"
+    status = (trace.end or {}).get("status")
+    if not include_all and status != "success":
+        return f"the run ended with status {status or 'unfinished'} (--all to include it)"
+    return ""
+
+
+class _Exporter:
+    """The records of one trace; images are resized and saved once each."""
+
+    def __init__(self, trace: Trace, base: Path, options: Any, include_all: bool, result: ExportResult) -> None:
+        self.trace, self.base, self.options, self.all, self.result = trace, base, options, include_all, result
+        self.history: list[StepRecord] = []
+        self._resized: dict[int, Any] = {}
+        self._paths: dict[int, str] = {}  # id(resized image) → relative path
+        digest = hashlib.sha1(str(trace.dir.resolve()).encode()).hexdigest()[:6]
+        self.prefix = f"{trace.dir.name}-{digest}"
+
+    def records(self) -> Any:
+        task = str(self.trace.header["task"])
+        for step in self.trace.steps:
+            action = _action(step)
+            outcome = step.get("outcome") or {}
+            chosen = action is not None and (self.all or outcome.get("status") in EXPORTED)
+            if chosen and (image := self._image(step)) is not None:
+                frame: ModelFrame = image[1]
+                history_images = self._history_images()
+                messages = build_messages(task, image[0], frame, tuple(self.history), self.options.history_images,
+                                          history_images, self.options.extended_actions)
+                answer = tool_call_text(action_to_json(with_points(action, lambda p, f=frame: to_model(p, f))))
+                yield self._record(messages, answer)
+            self.history.append(_step_record(step, action))
+
+    def _image(self, step: dict[str, Any]) -> tuple[Any, ModelFrame] | None:
+        index, name = int(step.get("index", 0)), step.get("screenshot")
+        path = self.trace.dir / name if isinstance(name, str) else None
+        if path is None or not path.is_file():
+            self.result.skipped.append(f"{self.trace.dir}: step {index}: no screenshot")
+            return None
+        from PIL import Image
+
+        with Image.open(path) as raw:
+            image, frame = resize_for_model(raw.convert("RGB"), self.options.min_pixels, self.options.max_pixels)
+        self._resized[index] = image
+        return image, frame
+
+    def _history_images(self) -> dict[int, Any]:
+        """The resized screenshots of the earlier steps the prompt may show (history_images - 1 of them)."""
+        keep = max(self.options.history_images, 1) - 1
+        wanted = [s.index for s in self.history[len(self.history) - keep:]] if keep else []
+        for index in wanted:
+            if index not in self._resized:
+                step = next((s for s in self.trace.steps if s.get("index") == index), {})
+                self._image(step)
+        return {i: self._resized[i] for i in wanted if i in self._resized}
+
+    def _record(self, messages: Sequence[Message], answer: str) -> dict[str, Any]:
+        rows, images = [], []
+        for message in messages:
+            parts = []
+            for part in message.parts:
+                if isinstance(part, ImagePart):
+                    images.append(self._save(part.image))
+                    parts.append(IMAGE_TOKEN)
+                else:
+                    parts.append(part.text)
+            rows.append({"role": message.role, "content": "".join(parts)})
+        rows.append({"role": "assistant", "content": answer})
+        return {"messages": rows, "images": images}
+
+    def _save(self, image: Any) -> str:
+        key = id(image)
+        if key not in self._paths:
+            index = next(i for i, im in self._resized.items() if im is image)
+            relative = f"images/{self.prefix}-step-{index:04d}.png"
+            image.save(self.base / relative, format="PNG")
+            self._paths[key] = relative
+            self.result.images += 1
+        return self._paths[key]
+
+
+def _action(step: dict[str, Any]) -> Any:
+    try:
+        return parse_action(step.get("action")) if step.get("action") else None
+    except ActionError:
+        return None
+
+
+def _step_record(step: dict[str, Any], action: Any) -> StepRecord:
+    outcome = step.get("outcome") or {}
+    status = outcome.get("status") if outcome.get("status") in (
+        "executed", "dry_run", "denied", "invalid", "failed", "final") else "executed"
+    decision = Decision(action=action, raw_text=step.get("raw_text"), error=step.get("error"))
+    return StepRecord(int(step.get("index", 0)), decision, None, Outcome(status, str(outcome.get("detail", ""))),
+                      str(step.get("feedback") or ""))
+
+
+def _dataset_info(out: Path) -> None:
+    """A LLaMA-Factory dataset_info.json entry (named after the file) next to the data."""
+    path = out.parent / "dataset_info.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        info = {}
+    info[out.stem] = {
+        "file_name": out.name, "formatting": "sharegpt",
+        "columns": {"messages": "messages", "images": "images"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+                 "system_tag": "system"},
+    }
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

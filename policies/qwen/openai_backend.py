@@ -1,0 +1,172 @@
+"""A `ChatBackend` for any OpenAI-compatible /v1/chat/completions server (vLLM, SGLang, LM Studio).
+
+Standard library only (urllib). Images go as PNG data URLs of the already-resized W′×H′ image, so
+the server's own resize is the identity. The system prompt goes as one string, so the server's
+chat template sees it byte for byte. Transport errors, 5xx and 429 are retried with exponential
+backoff (honouring Retry-After); any other HTTP error raises `BackendError` at once with the status
+and an excerpt of the body. Proxies from the environment are not used (a local server must not be
+sent through a corporate proxy), and no environment variable is read here: the API key comes in.
+Not for: constrained decoding (an in-process transformers option; ignored here) or the prompt.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from policies.qwen.errors import BackendError
+from policies.qwen.messages import ImagePart, Message, ModelReply, ModelRequest, TextPart
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+EXCERPT = 300
+_TRANSPORT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class OpenAIOptions:
+    base_url: str
+    model: str
+    api_key: str | None = None
+    temperature: float | None = 0.1
+    top_p: float | None = 0.001
+    top_k: int | None = 1  # vLLM/SGLang extension; None leaves it out
+    repetition_penalty: float | None = 1.05  # vLLM/SGLang extension; None leaves it out
+    timeout_s: float = 120.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, options: OpenAIOptions, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.options = options
+        self.url = options.base_url.rstrip("/") + "/chat/completions"
+        self._sleep = sleep
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def complete(self, request: ModelRequest) -> ModelReply:
+        started = time.perf_counter()
+        body = json.dumps(self.payload(request), ensure_ascii=False).encode("utf-8")
+        encode_ms = (time.perf_counter() - started) * 1000
+        data, attempts = self._post(body)
+        total_ms = (time.perf_counter() - started) * 1000
+        reply = _reply(data, self.url)
+        timings = {"encode": round(encode_ms, 2), "request": round(total_ms - encode_ms, 2)}
+        return ModelReply(
+            text=reply["text"],
+            prompt_tokens=reply["prompt_tokens"],
+            completion_tokens=reply["completion_tokens"],
+            timings_ms=timings,
+            extra={"finish_reason": reply["finish_reason"], "attempts": attempts},
+        )
+
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        o = self.options
+        payload: dict[str, Any] = {
+            "model": o.model,
+            "messages": [_message(m) for m in request.messages],
+            "max_tokens": request.max_new_tokens,
+            "stream": False,
+        }
+        extras = {"temperature": o.temperature, "top_p": o.top_p, "top_k": o.top_k,
+                  "repetition_penalty": o.repetition_penalty}
+        payload.update({k: v for k, v in extras.items() if v is not None})
+        return payload
+
+    def close(self) -> None:
+        pass
+
+    def _post(self, body: bytes) -> tuple[Any, int]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.options.api_key:
+            headers["Authorization"] = f"Bearer {self.options.api_key}"
+        attempts = max(self.options.retries, 0) + 1
+        for attempt in range(1, attempts + 1):
+            req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+            try:
+                with self._opener.open(req, timeout=self.options.timeout_s) as resp:
+                    return _json(resp.read(), self.url), attempt
+            except urllib.error.HTTPError as exc:
+                excerpt = _excerpt(exc.read() if exc.fp is not None else b"")
+                if exc.code not in RETRY_STATUS:
+                    raise BackendError(f"POST {self.url}: HTTP {exc.code}: {excerpt}") from None
+                failure, retry_after = f"HTTP {exc.code}: {excerpt}", _retry_after(exc.headers)
+            except _TRANSPORT as exc:
+                failure, retry_after = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", None
+            if attempt < attempts:
+                self._sleep(self._delay(attempt, retry_after))
+        raise BackendError(f"POST {self.url}: {failure} (gave up after {attempts} attempts)")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = self.options.backoff_s * 2 ** (attempt - 1)
+        wanted = retry_after if retry_after is not None else backoff
+        return max(0.0, min(wanted, self.options.max_backoff_s))
+
+
+def _message(message: Message) -> dict[str, Any]:
+    texts = [p.text for p in message.parts if isinstance(p, TextPart)]
+    if len(texts) == len(message.parts):  # text only: one string, exactly as built
+        return {"role": message.role, "content": "".join(texts)}
+    content = [
+        {"type": "text", "text": p.text} if isinstance(p, TextPart) else
+        {"type": "image_url", "image_url": {"url": png_data_url(p)}}
+        for p in message.parts
+    ]
+    return {"role": message.role, "content": content}
+
+
+def png_data_url(part: ImagePart) -> str:
+    buf = io.BytesIO()
+    part.image.save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _reply(data: Any, url: str) -> dict[str, Any]:
+    """Text, usage and finish reason from a chat completion (content, or tool_calls put back as text)."""
+    try:
+        choice = data["choices"][0]
+        message = choice["message"]
+    except (KeyError, IndexError, TypeError):
+        raise BackendError(f"POST {url}: not a chat completion: {_excerpt(json.dumps(data)[:EXCERPT])}") from None
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    text = content or ""
+    for call in message.get("tool_calls") or []:  # servers started with a tool parser move calls here
+        fn = call.get("function", {}) if isinstance(call, dict) else {}
+        args = fn.get("arguments", "{}")
+        args = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+        text += f'\n<tool_call>\n{{"name": {json.dumps(fn.get("name"))}, "arguments": {args}}}\n</tool_call>'
+    usage = data.get("usage") or {}
+    return {"text": text, "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"), "finish_reason": choice.get("finish_reason")}
+
+
+def _json(raw: bytes, url: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BackendError(f"POST {url}: the response is not JSON: {_excerpt(raw)}") from None
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        return float(headers.get("Retry-After")) if headers is not None and headers.get("Retry-After") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _excerpt(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = " ".join(text.split())
+    return (text[:EXCERPT] + "…") if len(text) > EXCERPT else (text or "(empty body)")

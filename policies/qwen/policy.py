@@ -1,0 +1,110 @@
+"""`QwenPolicy`: the Qwen2.5-VL policy — resize, prompt, ask the backend, parse, map to the screen.
+
+Each step: the screenshot is resized to W′×H′ (`resize`), the computer_use prompt is built with the
+history (`prompt`), the backend answers (`ChatBackend`: in-process transformers or an
+OpenAI-compatible server), and the first tool call is parsed into an action in screen coordinates
+(`parse`, through `coords`). A malformed answer is the model's fault: the Decision carries no
+action, the error and the raw text, and the loop shows the error to the model next turn. A backend
+that cannot answer raises (`BackendError`). `ground` implements `policies.grounding.Grounder`.
+Not for: executing or reviewing actions, or building the backend (the agent layer does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from actions.geometry import Point, Screenshot
+from policies.base import Decision, StepRecord
+from policies.grounding import GroundingError
+from policies.qwen.messages import ChatBackend, ModelReply, ModelRequest
+from policies.qwen.parse import ParseError, parse_reply
+from policies.qwen.prompt import build_messages
+from policies.qwen.resize import ModelFrame, resize_for_model
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+GROUNDING_QUERY = "Click on {target}."
+
+
+@dataclass(frozen=True)
+class QwenOptions:
+    min_pixels: int = 3136
+    max_pixels: int = 1280 * 28 * 28
+    history_images: int = 1
+    max_new_tokens: int = 256
+    constrained: bool = False
+    extended_actions: bool = True  # offer triple_click, hscroll and answer too
+
+
+class QwenPolicy:
+    name = "qwen"
+    scripted = False
+
+    def __init__(self, backend: ChatBackend, options: QwenOptions | None = None) -> None:
+        self.backend = backend
+        self.options = options or QwenOptions()
+        self._images: dict[int, Image.Image] = {}  # step index → the W′×H′ image the model saw then
+
+    def decide(self, task: str, shot: Screenshot, history: Sequence[StepRecord]) -> Decision:
+        o = self.options
+        if not history:
+            self._images.clear()  # a new run
+        started = time.perf_counter()
+        image, frame = resize_for_model(shot.image, o.min_pixels, o.max_pixels)
+        resize_ms = (time.perf_counter() - started) * 1000
+        messages = build_messages(task, image, frame, history, o.history_images, self._images, o.extended_actions)
+        self._remember(len(history) + 1, image)
+        reply = self._complete(messages)
+        meta = _meta(frame, reply, resize_ms, getattr(self.backend, "name", type(self.backend).__name__))
+        try:
+            parsed = parse_reply(reply.text, frame)
+        except ParseError as exc:
+            return Decision(action=None, raw_text=reply.text, error=str(exc), meta=meta)
+        return Decision(action=parsed.action, raw_text=reply.text, meta={**meta, "model_action": parsed.model_action})
+
+    def ground(self, target: str, shot: Screenshot) -> Point:
+        """One model call asking to click `target`; the screen point it names."""
+        o = self.options
+        image, frame = resize_for_model(shot.image, o.min_pixels, o.max_pixels)
+        messages = build_messages(GROUNDING_QUERY.format(target=target), image, frame, (), 1, None,
+                                  o.extended_actions)
+        reply = self._complete(messages)
+        try:
+            parsed = parse_reply(reply.text, frame)
+        except ParseError as exc:
+            raise GroundingError(f"could not locate {target!r}: {exc}") from None
+        point = getattr(parsed.action, "coordinate", None)
+        if point is None:
+            raise GroundingError(f"could not locate {target!r}: the model answered {parsed.model_action['action']} "
+                                 "without a coordinate")
+        return point
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _complete(self, messages: Any) -> ModelReply:
+        o = self.options
+        return self.backend.complete(ModelRequest(messages, max_new_tokens=o.max_new_tokens, constrained=o.constrained))
+
+    def _remember(self, index: int, image: Image.Image) -> None:
+        self._images[index] = image
+        keep = max(self.options.history_images, 1)
+        for old in [i for i in self._images if i <= index - keep]:
+            del self._images[old]
+
+
+def _meta(frame: ModelFrame, reply: ModelReply, resize_ms: float, backend: str) -> dict[str, Any]:
+    tokens = {"prompt": reply.prompt_tokens, "completion": reply.completion_tokens, "vision": reply.vision_tokens}
+    return {
+        "screen": list(frame.screen),
+        "model": list(frame.model),
+        "vision_tokens": frame.vision_tokens,
+        "backend": backend,
+        "timings_ms": {"resize": round(resize_ms, 2), **reply.timings_ms},
+        "tokens": {k: v for k, v in tokens.items() if v is not None},
+        **({"finish_reason": reply.extra["finish_reason"]} if reply.extra.get("finish_reason") else {}),
+    }

@@ -1,0 +1,266 @@
+"""The in-process `ChatBackend`: Qwen2.5-VL through transformers (4.57+ or 5.x), no torchvision needed.
+
+Loads `Qwen2_5_VLForConditionalGeneration` from a hub id or a local directory with the configured
+dtype, device_map and attention (`auto` = flash_attention_2 when flash-attn imports and a GPU with
+bf16/fp16 is used, else sdpa), plus the tokenizer and the image processor with the pixel budget
+set explicitly; inputs are built by `transformers_inputs` (no AutoProcessor). Generation is greedy at
+temperature 0, else the configured sampling; EOS ids come from the generation config and the
+tokenizer. `ModelRequest.constrained` switches on the tool-call grammar (`constrained`).
+Reported per call: timings_ms preprocess / prefill (vision encoder + prefill = time to first token)
+/ decode / total, token counts, vision tokens.
+Errors: no torch/transformers → `MissingModelExtra` (an ImportError naming the extra); a model that
+cannot be found or read → `BackendError`, one line naming what was tried.
+Not for: the prompt, parsing, or servers (openai_backend).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any
+
+from policies.qwen.errors import BackendError
+from policies.qwen.messages import ModelReply, ModelRequest
+from policies.qwen.transformers_inputs import PreparedInputs, load_image_processor, prepare_inputs
+
+MODEL_EXTRA = "pip install 'deskpilot[model]'"
+BAD_VERSIONS = ("5.4.", "5.5.0", "5.5.1", "5.5.2", "5.5.3")  # image RoPE bug, fixed in 5.5.4
+
+
+class MissingModelExtra(BackendError, ImportError):
+    """torch or transformers is missing or unusable; the message names the extra to install."""
+
+
+def require_model_extra() -> Any:
+    """Import transformers (and torch) or raise MissingModelExtra; refuse known-bad versions."""
+    try:
+        import torch  # noqa: F401
+        import transformers
+    except ImportError as exc:
+        raise MissingModelExtra(f"the transformers backend needs {exc.name or exc}: {MODEL_EXTRA}") from None
+    version = transformers.__version__
+    major, minor = (int(part) for part in version.split(".")[:2])
+    if (major, minor) < (4, 57) or version.startswith(BAD_VERSIONS):
+        raise MissingModelExtra(f"transformers {version} mishandles Qwen2.5-VL positions; {MODEL_EXTRA}")
+    return transformers
+
+
+def resolve_attention(requested: str, dtype: str) -> str:
+    """`auto` → flash_attention_2 where it can run (flash-attn, CUDA, 16-bit), else sdpa."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    usable = importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
+    return "flash_attention_2" if usable and dtype in ("bfloat16", "float16") else "sdpa"
+
+
+def load_model(name: str, dtype: str, device_map: str | None, attention: str) -> Any:
+    """`from_pretrained` with the dtype argument spelled for the installed major version."""
+    transformers = require_model_extra()
+    import torch
+
+    dtype_value = dtype if dtype == "auto" else getattr(torch, dtype)
+    dtype_arg = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+    kwargs = {dtype_arg: dtype_value, "attn_implementation": attention}
+    if device_map and device_map != "none":
+        kwargs["device_map"] = device_map
+    model = _loading(name, transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained, name, **kwargs)
+    return model.eval()
+
+
+def _loading(name: str, load: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return load(*args, **kwargs)
+    except (OSError, ValueError) as exc:
+        local = Path(name).expanduser()
+        where = f"local directory {local.resolve()}" if local.exists() else f"no local directory {name!r}"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise BackendError(f"cannot load model {name!r}: tried {where}, then the Hugging Face hub: {first}") from None
+
+
+class StepClock:
+    """A no-op logits processor that stamps the time of every decoding step (first = prefill done)."""
+
+    def __init__(self, sync: Any = None) -> None:
+        self.stamps: list[float] = []
+        self._sync = sync
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if not self.stamps and self._sync is not None:
+            self._sync()  # the first logits are ready only when the prefill kernels are done
+        self.stamps.append(time.perf_counter())
+        return scores
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, settings: Any, parts: tuple[Any, Any, Any] | None = None) -> None:
+        """Load what `settings` (a `ModelSettings`) names, or use `parts` = (model, tokenizer, image processor)."""
+        self.settings = settings
+        started = time.perf_counter()
+        if parts is None:
+            parts = self._load(settings)
+        else:
+            require_model_extra()
+        self.model, self.tokenizer, self.image_processor = parts
+        self.load_ms = (time.perf_counter() - started) * 1000
+        self.image_token_id = int(self.model.config.image_token_id)
+        self.eos_ids = eos_token_ids(self.model, self.tokenizer)
+        self.mm_token_types = _accepts(self.model, "mm_token_type_ids")
+        self._vocabulary: Any = None
+        self._indexes: dict[tuple[int, int] | None, Any] = {}
+        if getattr(settings, "decoding", "free") == "constrained":
+            self.vocabulary()  # the slow, size-independent part of the grammar index, paid at load
+
+    @staticmethod
+    def _load(settings: Any) -> tuple[Any, Any, Any]:
+        transformers = require_model_extra()
+        name = settings.name
+        tokenizer = _loading(name, transformers.AutoTokenizer.from_pretrained, name)
+        images = _loading(name, load_image_processor, name, settings.min_pixels, settings.max_pixels)
+        attention = resolve_attention(settings.attn_implementation, settings.dtype)
+        return load_model(name, settings.dtype, settings.device_map, attention), tokenizer, images
+
+    @property
+    def device(self) -> Any:
+        return self.model.device
+
+    def prepare(self, request: ModelRequest) -> PreparedInputs:
+        """The exact inputs `complete` feeds the model (text with pads expanded, tensors on CPU)."""
+        return prepare_inputs(
+            self.tokenizer, self.image_processor, request.messages, self.image_token_id, self.mm_token_types
+        )
+
+    def constraint_index(self, image_size: tuple[int, int] | None) -> Any:
+        """The tool-call TokenIndex for points inside a W′×H′ image (cached per size; ~1 s each,
+        plus a few seconds once for the vocabulary trie)."""
+        if image_size not in self._indexes:
+            from policies.qwen.constrained import TokenIndex
+            from policies.qwen.tool_grammar import tool_call_dfa
+
+            dfa = tool_call_dfa(*(image_size or (None, None)))
+            self._indexes[image_size] = TokenIndex(dfa, self.vocabulary(), self.eos_ids)
+        return self._indexes[image_size]
+
+    def vocabulary(self) -> Any:
+        """The tokenizer's vocabulary as a byte trie (built once, a second or two)."""
+        if self._vocabulary is None:
+            from policies.qwen.constrained import Vocabulary
+
+            self._vocabulary = Vocabulary.of(self.tokenizer)
+        return self._vocabulary
+
+    def complete(self, request: ModelRequest) -> ModelReply:
+        import torch
+
+        started = time.perf_counter()
+        prepared = self.prepare(request)
+        inputs = {k: v.to(self.device) for k, v in prepared.tensors.items()}
+        prompt_length = prepared.prompt_tokens
+        size = prepared.image_sizes[-1] if prepared.image_sizes else None
+        processors, clock = self._processors(request, prompt_length, size)
+        generate_start = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, generation_config=self.generation_config(request.max_new_tokens),
+                logits_processor=processors,
+            )
+        ended = time.perf_counter()
+        new_tokens = output[0, prompt_length:].tolist()
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        timings = _timings(started, generate_start, clock.stamps, ended, len(new_tokens))
+        grammar = next((p for p in processors if hasattr(p, "seconds")), None)
+        if grammar is not None:
+            timings["grammar"] = round(grammar.seconds * 1000, 3)
+        return ModelReply(
+            text=text, prompt_tokens=prompt_length, completion_tokens=len(new_tokens),
+            vision_tokens=prepared.vision_tokens, timings_ms=timings,
+            extra={
+                "finish_reason": "stop" if new_tokens and new_tokens[-1] in self.eos_ids else "length",
+                "constrained": request.constrained, "device": str(self.device),
+            },
+        )
+
+    def _processors(
+        self, request: ModelRequest, prompt_length: int, image_size: tuple[int, int] | None
+    ) -> tuple[Any, StepClock]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else None
+        clock = StepClock(sync)
+        processors: list[Any] = []
+        if request.constrained:
+            from policies.qwen.constrained import ToolCallConstraint
+
+            index = self.constraint_index(image_size)
+            processors.append(ToolCallConstraint(index, prompt_length, request.max_new_tokens))
+        return LogitsProcessorList([*processors, clock]), clock
+
+    def generation_config(self, max_new_tokens: int) -> Any:
+        """Greedy at temperature 0, else the configured sampling; our EOS ids; nothing from the hub's defaults."""
+        from transformers import GenerationConfig
+
+        s = self.settings
+        pad = getattr(self.model.generation_config, "pad_token_id", None) or self.tokenizer.pad_token_id
+        args: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens, "eos_token_id": list(self.eos_ids),
+            "pad_token_id": pad if pad is not None else self.eos_ids[0], "use_cache": True,
+        }
+        temperature = getattr(s, "temperature", 0.0) or 0.0
+        if temperature > 0:
+            args.update(do_sample=True, temperature=temperature, top_p=getattr(s, "top_p", 1.0))
+            args["top_k"] = getattr(s, "top_k", 0) or None
+        penalty = getattr(s, "repetition_penalty", 1.0)
+        if penalty and penalty != 1.0:
+            args["repetition_penalty"] = penalty
+        return GenerationConfig(**args) if temperature > 0 else GenerationConfig(do_sample=False, **args)
+
+    def close(self) -> None:
+        self.model = None
+        self._vocabulary = None
+        self._indexes.clear()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+def eos_token_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
+    """EOS ids from the generation config, the tokenizer and `<|im_end|>`, in that order, unique."""
+    found: list[int] = []
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    candidates = configured if isinstance(configured, (list, tuple)) else [configured]
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    for token in [*candidates, tokenizer.eos_token_id, im_end]:
+        if isinstance(token, int) and token >= 0 and token not in found:
+            found.append(token)
+    if not found:
+        raise BackendError("the model names no end-of-sequence token (generation_config.eos_token_id)")
+    return tuple(found)
+
+
+def _accepts(model: Any, argument: str) -> bool:
+    import inspect
+
+    return argument in inspect.signature(model.forward).parameters
+
+
+def _timings(started: float, generate_start: float, stamps: list[float], ended: float, tokens: int) -> dict[str, float]:
+    first = stamps[0] if stamps else ended
+    decode_ms = (ended - first) * 1000
+    timings = {
+        "preprocess": (generate_start - started) * 1000,
+        "prefill": (first - generate_start) * 1000,
+        "decode": decode_ms,
+        "total": (ended - started) * 1000,
+    }
+    if tokens > 1:
+        timings["decode_per_token"] = decode_ms / (tokens - 1)
+    return {k: round(v, 3) for k, v in timings.items()}
