@@ -133,4 +133,5 @@ def normalize(point: Point, size: tuple[int, int]) -> tuple[float, float]:
 def denormalize(fraction: tuple[float, float], size: tuple[int, int]) -> Point:
     """Inverse of `normalize`: the pixel of a `size` screen whose area holds the fraction."""
     (fx, fy), (width, height) = fraction, size
-    return min(max(int(fx * width), 0), width - 1), min(max(int(fy * height), 0), height - 1)
+    # + 0.01: fractions are stored to 6 decimals; a point exactly on a pixel edge must not fall short of it
+    return min(max(int(fx * width + 0.01), 0), width - 1), min(max(int(fy * height + 0.01), 0), height - 1)

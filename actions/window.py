@@ -117,7 +117,8 @@ class X11Windows:
         focus = self._display.get_input_focus().focus
         if isinstance(focus, int) or focus is None:  # None (0) or PointerRoot (1)
             return None if focus in (0, None) else self._pointer_child()
-        return None if focus == self._root else focus
+        # focus on the root window: keys go to the window under the pointer, as with PointerRoot
+        return self._pointer_child() if focus == self._root else focus
 
     def _pointer_child(self) -> Any:
         child = self._root.query_pointer().child

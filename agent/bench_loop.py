@@ -172,8 +172,13 @@ def bench_settle(settings: Settings, size: tuple[int, int], count: int, fixed_ms
 
 
 def _in(settings: Settings, tmp: str) -> Settings:
-    """The settings with traces written below `tmp`."""
-    return settings.model_copy(update={"trace": settings.trace.model_copy(update={"dir": str(Path(tmp) / "traces")})})
+    """The settings with traces below `tmp` and no actions-per-minute cap (it would be measured)."""
+    from agent.config import load_settings
+
+    data = settings.model_dump()
+    data["trace"]["dir"] = str(Path(tmp) / "traces")
+    data["safety"]["limits"]["max_actions_per_minute"] = 0
+    return load_settings(None, {section: values for section, values in data.items()})
 
 
 def print_loop(result: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """The `deskpilot` command line: parse arguments, build settings, dispatch to a command.
 
-Exit codes are a contract: 0 success; 1 the task ended without success (failure, max steps,
+Exit codes are a contract: 0 success; 1 the task ended without success (failure, max steps, max time,
 denied, stuck, error); 2 bad input (arguments, config, script, trace) or an unusable environment;
 3 cancelled by the user. Every expected problem is one line on stderr, never a traceback.
 """
@@ -85,7 +85,18 @@ def _bench_parsers(bench: argparse.ArgumentParser) -> None:
         p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
         p.add_argument("--trace-dir", help=argparse.SUPPRESS)
         p.set_defaults(handler=_bench)
+    from agent.bench_model import add_arguments as add_model_bench_arguments
+
+    model = group.add_parser("model", help="Qwen2.5-VL step latency by phase: vision, prefill, decode, memory")
+    add_model_bench_arguments(model)
+    model.set_defaults(handler=_bench_model)
     bench.set_defaults(bench_group=group)
+
+
+def _bench_model(args: argparse.Namespace) -> int:
+    from agent import bench_model
+
+    return bench_model.main(args, settings_from(args).model)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -137,6 +148,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace-dir", help="where to write the trace (default: trace.dir of the config)")
     p.add_argument("--config", help="config file (default: ./config.yaml if present)")
     p.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
+    p.add_argument("--no-daemon", action="store_true",
+                   help="run here even when a daemon is running (--backend/--model/--base-url imply it)")
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -168,7 +181,8 @@ def _replay(args: argparse.Namespace) -> int:
     if Path(args.path).is_dir() or Path(args.path).name == TRACE_FILE:  # a trace: replay that verifies
         from agent.verify import replay_trace
 
-        return report(replay_trace(args.path, settings, verify=not args.no_verify, reground=args.reground))
+        verify = False if args.no_verify else None  # None: replay.verify of the config
+        return report(replay_trace(args.path, settings, verify, args.reground))
     return _play(task, policy, settings, str(args.path))
 
 
@@ -200,14 +214,16 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("the task must not be empty: say what to do, e.g. deskpilot run \"open the file menu\"")
     models = {"model.backend": args.model_backend, "model.name": args.model, "model.base_url": args.base_url}
     settings = settings_from(args, **models)
-    computer = build_computer(settings)  # no display: fail before a model is loaded
-    try:
-        policy = build_policy(settings)
-    except BaseException:
-        computer.close()
-        raise
-    try:
-        return report(execute(args.task, policy, settings, {"model": describe(settings)}, computer=computer))
+    if not args.no_daemon and not any(models.values()):  # a running daemon has the model loaded already
+        from agent.client import run_request, submit_or_none
+
+        code = submit_or_none(settings, run_request(args.task, args.dry_run, args.max_steps, args.trace_dir))
+        if code is not None:
+            return code
+    build_computer(settings).close()  # no usable display: say so before a model is loaded
+    policy = build_policy(settings)
+    try:  # execute builds its own computer: on a real desktop the window rules, kill key and takeover apply
+        return report(execute(args.task, policy, settings, {"model": describe(settings)}))
     finally:
         policy.close()
 

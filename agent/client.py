@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -194,27 +193,13 @@ def ask_on_tty(question: ConfirmRequest, stdin: IO[str] | None = None, err: IO[s
     preview = f"\n  preview: {question.preview}" if question.preview else ""
     print(f"\ndeskpilot wants to: {action}\n  rule: {question.rule} — {question.reason}{preview}\n"
           f"Allow it? [y/N] (no answer in {question.timeout_s:g} s means no) ", end="", file=err, flush=True)
-    answer = _read_line(stdin.fileno(), question.timeout_s)
+    from agent.confirm import read_line
+
+    answer = read_line(stdin.fileno(), question.timeout_s)
     approved = answer is not None and answer.strip().lower() in ("y", "yes")
     print("allowed" if approved else ("not allowed" if answer is not None else "\ntimed out: not allowed"),
           file=err, flush=True)
     return approved
-
-
-def _read_line(fd: int, timeout: float) -> str | None:
-    import time
-
-    deadline, buffer = time.monotonic() + timeout, b""
-    while (left := deadline - time.monotonic()) > 0:
-        if not select.select([fd], [], [], left)[0]:
-            continue
-        chunk = os.read(fd, 1024)
-        if not chunk:
-            return None
-        buffer += chunk
-        if b"\n" in buffer:
-            return buffer.split(b"\n", 1)[0].decode("utf-8", "replace")
-    return None
 
 
 def _is_tty(stream: IO[str]) -> bool:

@@ -93,21 +93,7 @@ class TtyConfirmer:
 
     def _read_line(self) -> str | None:
         """A line from the input, or None on timeout, end of input or stop."""
-        deadline, fd, buffer = time.monotonic() + self.timeout_s, self.input.fileno(), b""
-        while not self.stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], min(POLL_S, left))
-            if not ready:
-                continue
-            chunk = os.read(fd, 1024)
-            if not chunk:
-                return None
-            buffer += chunk
-            if b"\n" in buffer:
-                return buffer.split(b"\n", 1)[0].decode("utf-8", "replace")
-        return None
+        return read_line(self.input.fileno(), self.timeout_s, self.stop)
 
 
 class SuspendingConfirmer:
@@ -121,3 +107,21 @@ class SuspendingConfirmer:
         context: AbstractContextManager[None] = self.suspended()
         with context:
             return self.inner.ask(action, verdict, shot)
+
+
+def read_line(fd: int, timeout_s: float, stop: threading.Event | None = None) -> str | None:
+    """One line typed on `fd`, or None on timeout, end of input, or once `stop` is set."""
+    deadline, buffer = time.monotonic() + timeout_s, b""
+    while stop is None or not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        if not select.select([fd], [], [], min(POLL_S, left))[0]:
+            continue
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            return None
+        buffer += chunk
+        if b"\n" in buffer:
+            return buffer.split(b"\n", 1)[0].decode("utf-8", "replace")
+    return None

@@ -95,8 +95,10 @@ class Daemon:
         self.worker.close()
         self.model.close()
         self.store.close()
+        if not self._bound:
+            return
         try:
-            if self._bound and stat.S_ISSOCK(os.lstat(self.paths.socket).st_mode):
+            if stat.S_ISSOCK(os.lstat(self.paths.socket).st_mode):
                 os.unlink(self.paths.socket)
         except OSError:
             pass
@@ -214,10 +216,10 @@ class Daemon:
                 data = None
             except OSError:
                 data = None
-            if data is None:
-                session.gone.set()
+            if data is None:  # stop the run first, so that a pending question ends as "stopped"
                 if not session.done.is_set():
                     self.worker.disconnected(session)
+                session.gone.set()
                 return
             if not session.done.is_set():
                 self._answer_line(session, data)

@@ -10,6 +10,8 @@ Not for: deciding what a hotkey does (`agent.safety` binds them) or telling whos
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,16 +44,16 @@ class KeyboardWatch:
     def start(self) -> None:
         from pynput import keyboard
 
-        self._hotkeys = [keyboard.HotKey(keyboard.HotKey.parse(pynput_combo(c)), _quiet(fn))
+        self._hotkeys = [keyboard.HotKey(keyboard.HotKey.parse(pynput_combo(c)),
+                                         keep_listening(fn))
                          for c, fn in self.bindings.items()]
-        self._listener = keyboard.Listener(on_press=_quiet(self._press), on_release=_quiet(self._release))
-        self._listener.start()
-        self._listener.wait()
+        self._listener = keyboard.Listener(on_press=keep_listening(self._press),
+                                           on_release=keep_listening(self._release))
+        start_listener(self._listener)
 
     def stop(self) -> None:
         if self._listener is not None:
-            self._listener.stop()
-            self._listener.join(timeout=1.0)
+            stop_listener(self._listener)
             self._listener = None
 
     def _press(self, key: Any, *_: object) -> None:
@@ -69,7 +71,35 @@ class KeyboardWatch:
             hotkey.release(canonical)
 
 
-def _quiet(callback: Callable[..., None]) -> Callable[..., None]:
+def start_listener(listener: Any, timeout: float = 3.0) -> None:
+    """Start a pynput listener and wait until it hears events. pynput's own wait() blocks forever
+    when the listener thread dies first (no RECORD extension, lost display); this one raises."""
+    listener.start()
+    ready = threading.Event()
+    threading.Thread(target=lambda: (listener.wait(), ready.set()), daemon=True, name="listener-ready").start()
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.01):
+        if not listener.is_alive() or time.monotonic() > deadline:
+            listener.stop()
+            raise RuntimeError("the input listener did not start (is the X RECORD extension available?)")
+
+
+def stop_listener(listener: Any) -> None:
+    """Stop a pynput listener now. On X11 its stop() only takes effect at the next input event
+    (the RECORD context is disabled on the blocked connection), so disable it on pynput's other
+    connection as pynput itself does on exit; fall back to a bounded join."""
+    listener.stop()
+    try:
+        listener._display_stop.record_disable_context(listener._context)
+        listener._display_stop.flush()
+    except Exception:  # not X11, or pynput internals changed: the join below is bounded
+        pass
+    listener.join(timeout=0.5)
+
+
+def keep_listening(callback: Callable[..., None]) -> Callable[..., None]:
+    """pynput stops a listener whose callback raises; a hotkey or takeover listener must go on."""
+
     def call(*args: object) -> None:
         try:
             callback(*args)

@@ -3,7 +3,7 @@
 Endings are values (`Status`), never exceptions: success, failure, max_steps, max_time, denied,
 cancelled, error, stuck. Every action passes the gate before the executor; a `confirm` verdict
 goes to the confirmer, which refuses unless a person says yes. The policy is told what happened to
-its last action through `StepRecord.feedback`. `agent.control` (agent.control) holds the brakes:
+its last action through `StepRecord.feedback`. `Agent.control` (agent.control) holds the brakes:
 stop, takeover pause, time and rate limits; an action a takeover overtook is dropped, not a step,
 and the screen is looked at again. Stuck detection lives in agent.stuck.
 Not for: building the pieces (the CLI does) or writing files (the trace writer does).
@@ -63,11 +63,26 @@ class Agent:
 
 
 def run_task(task: str, agent: Agent, header: dict[str, Any] | None = None) -> RunResult:
+    shot, capture_ms = _look(agent)
+    agent.trace.header(task=task, policy=agent.policy.name, screen=_geometry(shot), **(header or {}))
+    steps: list[int] = [0]
+    try:
+        result = _steps(task, agent, shot, capture_ms, steps)
+    except KeyboardInterrupt:
+        result = RunResult("cancelled", "interrupted (Ctrl-C)", steps[0])
+    except Exception as exc:  # the desktop or the policy broke: end the trace, report one line
+        result = RunResult("error", _describe(exc), steps[0])
+    agent.trace.end(status=result.status, reason=result.reason, steps=result.steps, answer=result.answer,
+                    t=round(time.time(), 3))
+    return result
+
+
+def _steps(task: str, agent: Agent, shot: Screenshot, capture_ms: float, steps: list[int]) -> RunResult:
+    """The loop proper; `steps[0]` tracks the finished steps for the caller's error path."""
     limits, history, control = agent.settings.loop, [], agent.control
     assert control is not None  # set by Agent.__post_init__
     watch = StuckWatch.for_policy(agent.settings.safety.stuck, agent.policy)
-    (shot, capture_ms), seen = _look(agent), control.epoch
-    agent.trace.header(task=task, policy=agent.policy.name, screen=_geometry(shot), **(header or {}))
+    seen = control.epoch
     result, index = RunResult("max_steps", f"reached the step limit ({limits.max_steps})", 0), 0
     while index < limits.max_steps:
         if (brake := control.before_step()) is not None:  # waits out a takeover; stop, time limit
@@ -76,12 +91,17 @@ def run_task(task: str, agent: Agent, header: dict[str, Any] | None = None) -> R
         if control.epoch != seen:  # a person took over since the last look: look again
             (shot, capture_ms), seen = _look(agent), control.epoch
         timings = {"capture": round(capture_ms, 2)}
-        with _timed(timings, "decide"):
-            decision = agent.policy.decide(task, shot, history)
+        try:
+            with _timed(timings, "decide"):
+                decision = agent.policy.decide(task, shot, history)
+        except Exception as exc:  # a model server down after its retries, a failed grounding, ...
+            if agent.stop.is_set():
+                return RunResult("cancelled", "stopped by the user during the model call", index)
+            return RunResult("error", f"the policy failed: {_describe(exc)}", index)
         step, settled = _act(index + 1, decision, shot, agent, timings, seen)
         if step is None:  # overtaken by a takeover: dropped (see the trace event), not a step
             continue
-        index += 1
+        index = steps[0] = index + 1
         step, stuck = watch.after(step, settled)
         agent.trace.step(index, _record(step, timings, settled, shot.size), shot)
         history.append(step)
@@ -91,7 +111,6 @@ def run_task(task: str, agent: Agent, header: dict[str, Any] | None = None) -> R
             break
         # the settled screen is the next observation: no extra capture
         shot, capture_ms = (settled.shot, 0.0) if settled is not None else _look(agent)
-    agent.trace.end(status=result.status, reason=result.reason, steps=result.steps, answer=result.answer)
     return result
 
 
@@ -108,15 +127,17 @@ def _act(
     if action is None:
         feedback = f"Your last answer could not be used: {decision.error}. Answer with one tool call."
         return StepRecord(index, decision, None, Outcome("invalid", decision.error or ""), feedback), None
+    dry_run = agent.settings.safety.dry_run
     with _timed(timings, "gate"):
-        verdict = _review(action, shot, agent)
-    if verdict.decision != "allow":
+        verdict = _review(action, shot, agent, ask=not dry_run)
+    if verdict.decision == "deny" or (verdict.decision == "confirm" and not dry_run):
         feedback = f"The action was denied by the safety rule '{verdict.rule}': {verdict.reason}. Try another way."
         return StepRecord(index, decision, verdict, Outcome("denied", verdict.reason), feedback), None
     if isinstance(action, Terminate | Answer):
         return StepRecord(index, decision, verdict, Outcome("final")), None
-    if agent.settings.safety.dry_run:
-        return StepRecord(index, decision, verdict, Outcome("dry_run", "not executed (dry run)")), None
+    if dry_run:  # nothing runs, so nobody is asked; the trace says who would have been
+        asked = "; it would need confirmation" if verdict.decision == "confirm" else ""
+        return StepRecord(index, decision, verdict, Outcome("dry_run", f"not executed (dry run){asked}")), None
     assert agent.control is not None
     if (hold := agent.control.before_action(action, epoch)) is not None:  # stop, takeover, rate limit
         return _held(index, decision, verdict, hold, agent)
@@ -133,9 +154,9 @@ def _act(
     return StepRecord(index, decision, verdict, Outcome("executed"), feedback), settled
 
 
-def _review(action: Any, shot: Screenshot, agent: Agent) -> Verdict:
+def _review(action: Any, shot: Screenshot, agent: Agent, ask: bool = True) -> Verdict:
     verdict = agent.gate.review(action, shot)
-    if verdict.decision != "confirm":
+    if verdict.decision != "confirm" or not ask:
         return verdict
     try:
         answer = agent.confirmer.ask(action, verdict, shot)

@@ -49,10 +49,10 @@ def _transformers_backend(settings: Settings) -> ChatBackend:
         ) from None
     try:
         return TransformersBackend(settings.model)
+    except BackendError as exc:  # the backend's own one-liner (missing model, missing extra)
+        raise EnvironmentProblem(str(exc)) from None
     except ImportError as exc:
         raise EnvironmentProblem(f"cannot load {settings.model.name!r}: {exc} ({MODEL_EXTRA})") from None
-    except BackendError as exc:
-        raise EnvironmentProblem(str(exc)) from None
     except (OSError, ValueError) as exc:  # from_pretrained: no such directory or hub id, bad files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EnvironmentProblem(f"cannot load model {settings.model.name!r}: {first}") from None

@@ -59,8 +59,7 @@ def _header(trace: Trace) -> str:
     status = str(end.get("status", "unfinished"))
     screen = h.get("screen") or {}
     rows = [("task", h.get("task") or ""), ("policy", h.get("policy", "")), ("source", h.get("source", "")),
-            ("screen", f"{screen.get('width')}×{screen.get('height')} at {(screen.get('monitor') or {})}, "
-                       f"scale {screen.get('scale')}"),
+            ("screen", _screen_text(screen)),
             ("model", _json(h["model"]) if "model" in h else ""),
             ("replay", _json(h["replay"]) if "replay" in h else ""),
             ("steps", str(len(trace.steps))), ("trace", str(trace.dir))]
@@ -137,6 +136,12 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
         return None
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _screen_text(screen: dict[str, Any]) -> str:
+    monitor = screen.get("monitor") or {}
+    return (f"{screen.get('width')}×{screen.get('height')} pixels, monitor at ({monitor.get('left')}, "
+            f"{monitor.get('top')}) of the desktop, scale {screen.get('scale')}")
 
 
 def _screen(trace: Trace) -> tuple[int, int]:

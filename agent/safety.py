@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -108,6 +109,9 @@ class SafetySession:
         if policy is not None and hasattr(policy, "interrupt_event"):
             policy.interrupt_event = self.stop
         with ExitStack() as stack:
+            close = getattr(self.windows, "close", None)  # X11Windows holds a display connection
+            if close is not None:
+                stack.callback(close)
             if self.desktop:
                 self._start(stack)
             stack.enter_context(_on_sigusr1(lambda: self.resume("SIGUSR1")))
@@ -137,7 +141,7 @@ class SafetySession:
 
     def _kill(self) -> None:
         self.stop.set()
-        self._announce("kill", {"hotkey": self.settings.safety.kill_hotkey})
+        self._announce("kill", {"t": time.time(), "hotkey": self.settings.safety.kill_hotkey})
 
     def _announce(self, event: str, fields: dict[str, object]) -> None:
         """Say it on stderr and in the trace (from any thread)."""

@@ -23,6 +23,7 @@ TERMINALS: tuple[str, ...] = (
     "tilix", "alacritty", "kitty", "urxvt", "rxvt", "st", "st-256color", "wezterm", "org.wezfurlong.wezterm",
     "foot", "lxterminal", "mate-terminal", "qterminal", "terminology", "guake", "yakuake", "tilda", "sakura",
     "eterm", "termite", "cool-retro-term", "ptyxis", "org.gnome.ptyxis", "org.gnome.console", "kgx", "blackbox",
+    "zutty", "contour", "rio", "ghostty", "com.mitchellh.ghostty",
 )
 DENY_HOTKEYS: tuple[str, ...] = (
     "ctrl+alt+delete", "ctrl+alt+backspace", "super+l", "ctrl+alt+l",

@@ -23,6 +23,7 @@ from typing import Any
 
 from actions.geometry import Point
 from agent.control import Pause
+from agent.hotkeys import keep_listening
 
 TOLERANCE_PX = 2
 
@@ -114,16 +115,19 @@ class TakeoverMonitor:
         """Listen to the pointer (pynput; needs the X display of this process)."""
         from pynput import mouse
 
+        from agent.hotkeys import start_listener
+
         self._rebase()
-        self._mouse = mouse.Listener(on_move=_safe(self.on_move), on_click=_safe(self.on_click),
-                                     on_scroll=_safe(self.on_scroll))
-        self._mouse.start()
-        self._mouse.wait()
+        self._mouse = mouse.Listener(on_move=keep_listening(self.on_move),
+                                     on_click=keep_listening(self.on_click),
+                                     on_scroll=keep_listening(self.on_scroll))
+        start_listener(self._mouse)
 
     def stop(self) -> None:
         if self._mouse is not None:
-            self._mouse.stop()
-            self._mouse.join(timeout=1.0)
+            from agent.hotkeys import stop_listener
+
+            stop_listener(self._mouse)
             self._mouse = None
 
     def _ignoring(self) -> bool:
@@ -135,15 +139,3 @@ class TakeoverMonitor:
                 self.ledger.expect_pointer(self.pointer())
             except Exception:  # no pointer to ask: any motion then counts as a person's
                 self.ledger.expect_pointer(None)
-
-
-def _safe(callback: Callable[..., None]) -> Callable[..., None]:
-    """pynput stops a listener whose callback raises; a monitor must keep listening."""
-
-    def call(*args: object) -> None:
-        try:
-            callback(*args)
-        except Exception:
-            pass
-
-    return call

@@ -2,10 +2,13 @@
 
 Images are grayscale float arrays (`gray`). `similarity` is zero-mean normalized cross-correlation
 (NCC), clipped to 0..1: it ignores uniform brightness changes (a hover highlight, a dimmed window)
-but drops quickly when the structure moves or changes. Two featureless crops (std < `FLAT_STD`)
-compare by mean absolute difference instead. `find` slides the crop over an image (NCC through
-FFT plus integral images, numpy only), coarse on a downscaled copy, then refined at full resolution;
-it reports the best place, its score and the best score elsewhere (to tell ambiguous matches).
+but drops quickly when the structure moves or changes. Where either crop is featureless (std <
+`FLAT_STD`) it compares pixels instead: the mean absolute difference of the mean-free crops (a thin
+caret in an empty field costs little, text where there was none a lot), plus any brightness change
+beyond `BRIGHTNESS_SLACK`, scaled so 64 gray levels of difference is 0.
+`find` slides a crop over an image (NCC through FFT plus integral images, numpy only), coarse on a
+downscaled copy, then refined at full resolution; it reports the best place, its score and the best
+score elsewhere (to tell ambiguous matches).
 Not for: deciding what to do about a mismatch (policies.verified does).
 """
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 FLAT_STD = 3.0  # gray levels: a crop flatter than this has no structure to correlate
+BRIGHTNESS_SLACK = 32.0  # gray levels a flat crop may brighten or darken (hover) and still match
 COARSE_SIDE = 640  # the coarse search runs on an image at most this wide/high
 
 
@@ -48,16 +52,16 @@ def crop_box(point: tuple[int, int], side: int, size: tuple[int, int]) -> Box:
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """NCC of two equal-size crops in 0..1 (1 = same structure); see the module doc for flat crops."""
+    """How alike two equal-size crops are, 0..1 (1 = the same; see the module doc)."""
     import numpy as np
 
     if a.shape != b.shape or a.size == 0:
         return 0.0
     sa, sb = float(a.std()), float(b.std())
-    if sa < FLAT_STD or sb < FLAT_STD:
-        if sa < FLAT_STD and sb < FLAT_STD:
-            return max(0.0, 1.0 - float(np.abs(a - b).mean()) / 64.0)
-        return 0.0
+    if sa < FLAT_STD or sb < FLAT_STD:  # too little structure to correlate: compare the pixels themselves
+        ma, mb = float(a.mean()), float(b.mean())
+        distance = float(np.abs((a - ma) - (b - mb)).mean()) + max(0.0, abs(ma - mb) - BRIGHTNESS_SLACK)
+        return max(0.0, 1.0 - distance / 64.0)
     ncc = float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
     return min(max(ncc, 0.0), 1.0)
 

@@ -3,13 +3,15 @@
 `VerifyingReplayPolicy` is a scripted policy over `RecordedStep`s: the agent layer reads the trace
 and passes in each step's action, the recorded screen size and the recorded pixels around the point
 the action targets (policies never read files). Before a step with a target it compares a
-`crop_px` square there with the same place on the screen now (`imagematch.similarity`). If they
-differ:
+`crop_px` square there, and a square a third of that size (the target itself, where a different
+label on a same-looking button shows), with the same places on the screen now
+(`imagematch.similarity`): the square must reach `threshold`, the small one `max(threshold,
+CENTER_MIN)`. If they differ:
 1. it asks `observe` (the agent's settle) for the screen once it is still, and compares again;
 2. it searches for the recorded square within `search_radius_px` of the expected place, then on
    the whole screen, and follows a unique good match (a moved widget) — every point of the action
-   moves by the same offset. A square that matches several places (a long text field) is tried
-   again with 2× and 4× the context around it before giving up;
+   moves by the same offset, once the small square matches there too. A square that matches
+   several places (a long text field) is tried again with 2× and 4× the context before giving up;
 3. if a `grounder` is given (the model), it re-grounds the step's intent — shown the recorded
    square too when the grounder offers `ground_example` — and uses that point;
 4. otherwise it ends the run: `terminate failure`, with `stop_reason` saying where and why.
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 Observe = Callable[[Screenshot], Screenshot]  # wait until the screen is still; return it
 CONTEXT = (1, 2, 4)  # template sides tried when searching, in multiples of crop_px
+CENTER_MIN = 0.9  # the centre square must match at least this well (same widget hovered: ≥ 0.98 measured)
 
 
 @runtime_checkable
@@ -76,6 +79,7 @@ class Check:
     match_point: Point | None = None
     offset: Point = (0, 0)
     regrounded: Point | None = None
+    center: float | None = None  # similarity of the small square right at the target
     note: str = ""
     ms: float = 0.0
 
@@ -83,6 +87,8 @@ class Check:
         out: dict[str, Any] = {"result": self.result, "expected": list(self.expected), "score": round(self.score, 3)}
         if self.settled_score is not None:
             out["settled_score"] = round(self.settled_score, 3)
+        if self.center is not None:
+            out["center"] = round(self.center, 3)
         if self.match is not None:
             out["match"] = {"score": round(self.match.score, 3), "runner_up": round(self.match.runner_up, 3),
                             "point": list(self.match_point or ())}
@@ -128,27 +134,32 @@ class VerifyingReplayPolicy:
         started, o = time.perf_counter(), self.options
         assert step.context is not None
         templates = context_templates(step.context, step.anchor, o.crop_px)
-        score = _score_at(templates[0], point, shot)
-        if score >= o.threshold:
-            return Check("matched", point, score, ms=_ms(started))
+        center = context_templates(step.context, step.anchor, max(o.crop_px // 3, 8))[0]
+        spot = _Spot(templates[0], center, o.threshold)
+        score, center_score = spot.at(point, shot)
+        if spot.passes(score, center_score):
+            return Check("matched", point, score, center=center_score, ms=_ms(started))
         settled = None
         if self.observe is not None:
             shot = self.observe(shot)
-            settled = _score_at(templates[0], point, shot)
-            if settled >= o.threshold:
-                return Check("settled", point, score, settled, ms=_ms(started))
+            settled, center_score = spot.at(point, shot)
+            if spot.passes(settled, center_score):
+                return Check("settled", point, score, settled, center=center_score, ms=_ms(started))
         image, first = im.gray(shot.image), None
         for template, anchor in templates:  # more context each time: a long text field is only unique in context
             match, note = self._search(template, image, (point[0] - anchor[0], point[1] - anchor[1]))
             found = None if match is None else (match.left + anchor[0], match.top + anchor[1])
             if match is not None and found is not None and not note:
-                offset = (found[0] - point[0], found[1] - point[1])
-                return Check("moved", point, score, settled, match, found, offset, ms=_ms(started))
+                at = _score_at(center, found, shot)
+                if at >= spot.center_threshold:
+                    offset = (found[0] - point[0], found[1] - point[1])
+                    return Check("moved", point, score, settled, match, found, offset, center=at, ms=_ms(started))
+                note = f"its best match ({match.score:.2f}) differs right at the target ({at:.2f})"
             first = first or (match, found, note)
         assert first is not None
-        note = (f"the screen around the target differs from the recording (similarity {score:.2f} < "
-                f"{o.threshold}{', also once the screen was still' if settled is not None else ''}); {first[2]}")
-        failed = Check("diverged", point, score, settled, first[0], first[1], note=note)
+        note = (f"the screen around the target differs from the recording (similarity {score:.2f}, at the target "
+                f"{center_score:.2f}{', also once the screen was still' if settled is not None else ''}); {first[2]}")
+        failed = Check("diverged", point, score, settled, first[0], first[1], center=center_score, note=note)
         return self._reground(step, point, shot, failed, started)
 
     def _search(self, template: Any, image: Any, corner: Point) -> tuple[im.Match | None, str]:
@@ -221,6 +232,26 @@ def context_templates(context: Image.Image, anchor: Point, crop_px: int) -> list
             break
         out.append((template, (anchor[0] - box[0], anchor[1] - box[1])))
     return out
+
+
+@dataclass(frozen=True)
+class _Spot:
+    """The two comparisons at one point: the crop_px square (≥ threshold) and the small centre square
+    (≥ max(threshold, CENTER_MIN): a same-looking button with another label differs only there)."""
+
+    square: tuple[Any, Point]
+    center: tuple[Any, Point]
+    threshold: float
+
+    @property
+    def center_threshold(self) -> float:
+        return max(self.threshold, CENTER_MIN)
+
+    def at(self, point: Point, shot: Screenshot) -> tuple[float, float]:
+        return _score_at(self.square, point, shot), _score_at(self.center, point, shot)
+
+    def passes(self, score: float, center: float) -> bool:
+        return score >= self.threshold and center >= self.center_threshold
 
 
 def _score_at(template: tuple[Any, Point], point: Point, shot: Screenshot) -> float:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import SteppedPolicy, ask, paths_for, running_daemon, short_dir, submit, wait_until
 
 from agent.protocol import Submit
 from agent.queue_store import QueueStore
 from agent.trace import read_trace
-from tests.daemon_helpers import SteppedPolicy, ask, paths_for, running_daemon, short_dir, submit, wait_until
 
 
 @pytest.fixture

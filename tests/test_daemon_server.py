@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from agent.trace import read_trace
-from tests.daemon_helpers import (
+from daemon_helpers import (
     Replies,
     SteppedPolicy,
     ask,
@@ -25,6 +23,8 @@ from tests.daemon_helpers import (
     submit,
     wait_until,
 )
+
+from agent.trace import read_trace
 
 CLICK = {"action": "left_click", "coordinate": [20, 30]}
 

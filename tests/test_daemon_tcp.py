@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import ask, running_daemon, script, settings_for, short_dir
 
 from agent.client import Endpoint, request, stream
 from agent.config import ConfigError
 from agent.daemon_sockets import DaemonError
 from agent.protocol import StatusRequest, Submit
-from tests.daemon_helpers import ask, running_daemon, script, settings_for, short_dir
 
 TOKEN = "s3cret-token"
 
@@ -75,7 +75,7 @@ def test_tcp_without_a_token_does_not_start(base: Path) -> None:
 def test_non_loopback_or_malformed_binds_are_config_errors(address: str) -> None:
     from agent.config import load_settings
 
-    with pytest.raises(ConfigError, match="daemon.tcp"):
+    with pytest.raises(ConfigError, match=r"daemon\.tcp"):
         load_settings(None, {"daemon.tcp": address})
 
 

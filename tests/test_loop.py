@@ -139,3 +139,54 @@ class Exploding:
 def test_a_broken_rule_denies(tmp_path: Path) -> None:
     result, fake = run(tmp_path, ScriptedPolicy(acts(CLICK)), gate=Gate([OnScreen(), Exploding()]))
     assert result.status == "denied" and fake.calls == []
+
+
+class ServerDown:
+    name, scripted = "down", False
+
+    def decide(self, task, shot, history):
+        raise ConnectionError("http://127.0.0.1:8000/v1: connection refused after 3 retries")
+
+
+def test_a_failing_policy_ends_with_error_and_a_closed_trace(tmp_path: Path) -> None:
+    result, fake = run(tmp_path, ServerDown())
+    assert result.status == "error" and "connection refused" in result.reason and fake.calls == []
+    assert read_trace(tmp_path / "trace").end["status"] == "error"
+
+
+class ScreenGone(FakeComputer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shots = 0
+
+    def screenshot(self):
+        self.shots += 1
+        if self.shots > 1:
+            raise OSError("X server went away")
+        return super().screenshot()
+
+
+def test_a_broken_desktop_mid_run_still_ends_the_trace(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, ScriptedPolicy(acts(CLICK, CLICK)), computer=ScreenGone())
+    assert result.status == "error" and "X server went away" in result.reason and result.steps == 1
+    trace = read_trace(tmp_path / "trace")
+    assert trace.end["status"] == "error" and len(trace.steps) == 1
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def ask(self, action, verdict, shot) -> bool:
+        self.asked += 1
+        return False
+
+
+def test_dry_run_records_who_would_be_asked_without_asking(tmp_path: Path) -> None:
+    settings = load_settings(None, {"settle.mode": "off", "safety.dry_run": True})
+    confirmer = Counting()
+    result, fake = run(tmp_path, ScriptedPolicy(acts(CLICK)), settings=settings, gate=Gate([AskEverything()]),
+                       confirmer=confirmer)
+    assert result.status == "success" and fake.calls == [] and confirmer.asked == 0
+    step = read_trace(tmp_path / "trace").steps[0]
+    assert step["outcome"]["status"] == "dry_run" and "would need confirmation" in step["outcome"]["detail"]

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from openai_server import FakeOpenAIServer, Recorded, Scripted
 
 from actions.fake import FakeComputer
 from actions.geometry import Monitor
@@ -17,7 +18,6 @@ from policies.qwen.errors import BackendError
 from policies.qwen.messages import Message, ModelRequest, TextPart
 from policies.qwen.openai_backend import OpenAIBackend, OpenAIOptions
 from policies.qwen.policy import QwenOptions, QwenPolicy
-from tests.openai_server import FakeOpenAIServer, Recorded, Scripted
 
 MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 CLICK = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [658, 364]}}\n' \
@@ -136,7 +136,7 @@ def test_unreachable_server_is_a_transport_error_retried_then_raised() -> None:
 
 def test_timeouts_are_transport_errors(server: FakeOpenAIServer) -> None:
     server.queue = [Scripted(200, json.dumps({"choices": []}), delay_s=1.0)]
-    with pytest.raises(BackendError, match="(?i)timed? ?out"):
+    with pytest.raises(BackendError, match=r"(?i)timed? ?out"):
         backend(server, timeout_s=0.2, retries=0).complete(_text_request())
 
 
@@ -182,5 +182,5 @@ def _text_request() -> ModelRequest:
 
 def test_the_server_really_checks_the_image_size(server: FakeOpenAIServer) -> None:
     policy = QwenPolicy(backend(server), QwenOptions(max_pixels=401_408))  # not what the server expects
-    with pytest.raises(BackendError, match=r"HTTP 400: .*image sizes \[\(840, 476\)\]"):
+    with pytest.raises(BackendError, match=r"HTTP 400: .*image sizes \[\(840, 448\)\]"):
         policy.decide("Press OK", shot_1080p(), [])

@@ -57,7 +57,7 @@ def setups(draw: st.DrawFn) -> tuple[ModelFrame, Monitor, float]:
     return frame, Monitor(left, top, width, height), draw(st.sampled_from(SCALES))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(setup=setups(), fx=st.floats(0, 1, exclude_max=True), fy=st.floats(0, 1, exclude_max=True),
        integral=st.booleans())
 def test_model_point_lands_within_one_pixel_on_screen_and_desktop(
@@ -77,7 +77,7 @@ def test_model_point_lands_within_one_pixel_on_screen_and_desktop(
     assert abs(dy - (monitor.top + exact_y) / scale) <= 1 + EPS
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(setup=setups(), fx=st.floats(0, 1, exclude_max=True), fy=st.floats(0, 1, exclude_max=True))
 def test_export_round_trip_error_is_bounded_by_the_model_grid(
     setup: tuple[ModelFrame, Monitor, float], fx: float, fy: float

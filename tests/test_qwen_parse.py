@@ -97,7 +97,8 @@ def test_model_space_is_kept_for_the_trace() -> None:
 
 
 def test_points_slightly_past_the_image_are_clamped() -> None:
-    assert parse_reply(call({"action": "left_click", "coordinate": [1400, 790]}), FRAME).action.coordinate == (1919, 1079)
+    parsed = parse_reply(call({"action": "left_click", "coordinate": [1400, 790]}), FRAME)
+    assert parsed.action.coordinate == (1919, 1079)
 
 
 @pytest.mark.parametrize(

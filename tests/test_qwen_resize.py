@@ -78,7 +78,7 @@ def reference() -> Callable[..., tuple[int, int]]:
 
 
 @pytest.mark.model  # imports transformers (and torch): slow to import, so marked
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(h=sizes, w=sizes, max_pixels=budgets, min_pixels=st.sampled_from([784, 3136, 50_176]))
 def test_same_as_transformers_smart_resize(
     reference: Callable[..., tuple[int, int]], h: int, w: int, max_pixels: int, min_pixels: int

@@ -8,7 +8,7 @@ import pytest
 
 from actions.schema import action_to_json
 from agent.gestures import Gesture, GestureOptions, Gestures, KeyDown, KeyUp, Motion, Press, Release, Wheel
-from agent.record import key_of
+from agent.record_input import key_of
 
 OPTS = GestureOptions(double_click_s=0.4, drag_px=5, scroll_pixels_per_click=1,
                       stop=frozenset({"ctrl", "alt", "shift", "e"}))
@@ -61,7 +61,8 @@ def test_right_and_middle_clicks_are_not_merged() -> None:
 
 
 def test_drag_beyond_the_threshold() -> None:
-    events = [Press(0.0, 100, 100, "left"), Motion(0.05, 103, 100), Motion(0.1, 160, 120), Release(0.2, 200, 120, "left")]
+    events = [Press(0.0, 100, 100, "left"), Motion(0.05, 103, 100), Motion(0.1, 160, 120),
+              Release(0.2, 200, 120, "left")]
     assert run(events) == [{"action": "left_click_drag", "coordinate": [200, 120], "start_coordinate": [100, 100]}]
 
 

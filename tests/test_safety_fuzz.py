@@ -150,12 +150,14 @@ class Checked(FakeComputer):
     def __init__(self, log: list[list[Verdict | None]], person: Person, mode: str) -> None:
         super().__init__(monitor=Monitor(0, 0, W, H))
         self.log, self.person, self.mode = log, person, mode
+        self.violations: list[object] = []  # recorded, not raised: the loop would take a raise for a failed call
 
     def _check(self) -> None:
         decisions = [v.decision for v in self.log[-1] if v is not None]
-        assert "deny" not in decisions, self.log[-1]
-        if "confirm" in decisions or self.mode == "always":
-            assert self.mode != "never" and self.person.last, self.log[-1]
+        if "deny" in decisions:
+            self.violations.append(("denied but executed", self.log[-1]))
+        if ("confirm" in decisions or self.mode == "always") and (self.mode == "never" or not self.person.last):
+            self.violations.append(("not approved but executed", self.mode, self.log[-1]))
 
     def move(self, to: Point) -> None:
         self._check()
@@ -204,7 +206,8 @@ def test_nothing_reaches_the_executor_unless_every_rule_allows_it(
                       person, TraceWriter(Path(tmp) / "t"), cfg, control.stop, control)
         result = run_task("fuzz", agent)
         agent.trace.close()
-    assert result.status in ("max_steps", "denied", "error")
+    assert computer.violations == []
+    assert result.status in ("max_steps", "denied"), result
     EXECUTED.append(len(computer.calls))
 
 

@@ -114,3 +114,87 @@ def test_hotkeys_in_pynput_spelling() -> None:
     assert pynput_combo(parse_combo("ctrl+alt+shift+k")) == "<alt>+<ctrl>+<shift>+k"
     assert pynput_combo(parse_combo("super+pageup")) == "<cmd>+<page_up>"
     assert pynput_combo(parse_combo("pause")) == "<pause>"
+
+
+def test_sigusr1_resumes_and_confirmations_suspend_the_monitor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    from actions.gate import Verdict
+    from actions.schema import parse_action
+    from agent.confirm import SuspendingConfirmer
+    from agent.safety import SafetySession
+    from agent.trace import TraceWriter
+
+    session = SafetySession(load_settings(None), TraceWriter(tmp_path / "t"), desktop=False, ask=False)
+    with session.running():
+        session.pause.pause("the pointer moved")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        deadline = time.monotonic() + 2
+        while session.pause.paused and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not session.pause.paused
+    session.trace.close()
+    events = [(line.get("event"), line.get("how")) for line in _lines(tmp_path / "t")]
+    assert events == [("paused", None), ("resumed", "SIGUSR1")]
+
+    class Answering:
+        def ask(self, action, verdict, shot):  # type: ignore[no-untyped-def]
+            session.monitor.on_key(True)  # the person typing "y"
+            return True
+
+    confirmer = SuspendingConfirmer(Answering(), session.monitor.suspended)
+    assert confirmer.ask(parse_action({"action": "key", "keys": ["a"]}), Verdict("confirm", "x"), None)  # type: ignore[arg-type]
+    assert not session.pause.paused
+
+
+def _lines(path):  # type: ignore[no-untyped-def]
+    import json
+
+    return [json.loads(x) for x in (path / "trace.jsonl").read_text().splitlines() if '"event"' in x]
+
+
+class DeadListener:
+    """A pynput-like listener whose thread dies before it is ready (no RECORD extension)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.Thread(target=lambda: None)
+        self.stopped = False
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def wait(self) -> None:
+        threading.Event().wait()  # pynput's wait() never returns in this case
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_a_listener_that_cannot_start_is_reported_not_waited_for_forever(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from actions.window import NoWindows
+    from agent.hotkeys import KeyboardWatch, start_listener
+    from agent.safety import SafetySession
+    from agent.takeover import TakeoverMonitor
+    from agent.trace import TraceWriter
+
+    listener = DeadListener()
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="RECORD"):
+        start_listener(listener)
+    assert time.monotonic() - started < 1 and listener.stopped
+
+    def broken(self) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(KeyboardWatch, "start", broken)
+    monkeypatch.setattr(TakeoverMonitor, "start", broken)
+    monkeypatch.setattr("agent.safety.open_windows", lambda desktop: NoWindows())
+    session = SafetySession(load_settings(None), TraceWriter(tmp_path / "t"), desktop=True, ask=False)
+    with session.running():
+        pass
+    err = capsys.readouterr().err
+    assert "kill switch unavailable" in err and "takeover monitor unavailable" in err and "Ctrl+C" in err

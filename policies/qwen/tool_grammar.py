@@ -26,7 +26,7 @@ PREFIX = '<tool_call>\n{"name": "computer_use", "arguments": {"action": '
 SUFFIX = "}}\n</tool_call>"
 # Spellings models use beside the canonical names (all folded by actions.keys.canonical_key).
 KEY_SPELLINGS: tuple[str, ...] = (
-    "return", "escape", "control", "ctrl_l", "control_l", "cmd", "command", "win", "windows", "meta",
+    "return", "escape", "control", "control_l", "cmd", "command", "win", "windows", "meta",
     "option", "del", "pgup", "pgdn", "page_up", "page_down", "arrowup", "arrowdown", "arrowleft",
     "arrowright", "back_space", "caps_lock", "print", "prtsc", "apps", "kp_enter",
 )

@@ -74,10 +74,20 @@ def _loading(name: str, load: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return load(*args, **kwargs)
     except (OSError, ValueError) as exc:
-        local = Path(name).expanduser()
-        where = f"local directory {local.resolve()}" if local.exists() else f"no local directory {name!r}"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise BackendError(f"cannot load model {name!r}: tried {where}, then the Hugging Face hub: {first}") from None
+        raise BackendError(f"cannot load model {name!r}: {_tried(name)}: {_first_line(exc)}") from None
+
+
+def _tried(name: str) -> str:
+    local = Path(name).expanduser()
+    if local.exists():
+        return f"tried the local directory {local.resolve()}, which is not a loadable checkpoint"
+    if name.startswith(("/", ".", "~")) or "\\" in name:
+        return f"tried the local directory {local}, which does not exist"
+    return "tried a local directory of that name (none) and the Hugging Face hub id (cache, then network)"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 class StepClock:
@@ -110,6 +120,7 @@ class TransformersBackend:
         self.image_token_id = int(self.model.config.image_token_id)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         self.mm_token_types = _accepts(self.model, "mm_token_type_ids")
+        self.exact_length = False  # benchmarks: decode exactly max_new_tokens (free decoding only)
         self._vocabulary: Any = None
         self._indexes: dict[tuple[int, int] | None, Any] = {}
         if getattr(settings, "decoding", "free") == "constrained":
@@ -142,6 +153,8 @@ class TransformersBackend:
             from policies.qwen.tool_grammar import tool_call_dfa
 
             dfa = tool_call_dfa(*(image_size or (None, None)))
+            if len(self._indexes) >= 4:  # screens rarely change size; keep the newest few
+                self._indexes.pop(next(iter(self._indexes)))
             self._indexes[image_size] = TokenIndex(dfa, self.vocabulary(), self.eos_ids)
         return self._indexes[image_size]
 
@@ -165,7 +178,7 @@ class TransformersBackend:
         generate_start = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(
-                **inputs, generation_config=self.generation_config(request.max_new_tokens),
+                **inputs, generation_config=self.generation_config(request.max_new_tokens, request.constrained),
                 logits_processor=processors,
             )
         ended = time.perf_counter()
@@ -197,10 +210,14 @@ class TransformersBackend:
             from policies.qwen.constrained import ToolCallConstraint
 
             index = self.constraint_index(image_size)
-            processors.append(ToolCallConstraint(index, prompt_length, request.max_new_tokens))
+            try:
+                constraint = ToolCallConstraint(index, prompt_length, request.max_new_tokens)
+            except ValueError as exc:
+                raise BackendError(f"constrained decoding: {exc}") from None
+            processors.append(constraint)
         return LogitsProcessorList([*processors, clock]), clock
 
-    def generation_config(self, max_new_tokens: int) -> Any:
+    def generation_config(self, max_new_tokens: int, constrained: bool = False) -> Any:
         """Greedy at temperature 0, else the configured sampling; our EOS ids; nothing from the hub's defaults."""
         from transformers import GenerationConfig
 
@@ -214,6 +231,8 @@ class TransformersBackend:
         if temperature > 0:
             args.update(do_sample=True, temperature=temperature, top_p=getattr(s, "top_p", 1.0))
             args["top_k"] = getattr(s, "top_k", 0) or None
+        if self.exact_length and not constrained:  # no EOS: exactly max_new_tokens, at no per-step cost
+            args["eos_token_id"] = None
         penalty = getattr(s, "repetition_penalty", 1.0)
         if penalty and penalty != 1.0:
             args["repetition_penalty"] = penalty
