@@ -172,7 +172,8 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.no_daemon:  # a running daemon takes the task (and streams it back)
         from agent.client import replay_request, submit_or_none
 
-        request = replay_request(args.path, args.var, args.dry_run, args.max_steps, args.trace_dir)
+        request = replay_request(args.path, args.var, args.dry_run, args.max_steps, args.trace_dir,
+                                 verify=False if args.no_verify else None, reground=args.reground)
         code = submit_or_none(settings, request)
         if code is not None:
             return code

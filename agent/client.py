@@ -95,11 +95,14 @@ def request(endpoint: Endpoint, message: BaseModel, timeout: float = 10.0) -> An
 
 
 def replay_request(path: str | Path, var_args: Sequence[str] = (), dry_run: bool | None = None,
-                   max_steps: int | None = None, trace_dir: str | None = None, detach: bool = False) -> Submit:
+                   max_steps: int | None = None, trace_dir: str | None = None, detach: bool = False,
+                   verify: bool | None = None, reground: bool | None = None) -> Submit:
     from policies.script import parse_var
 
+    options = _options(dry_run, max_steps, trace_dir, detach).model_copy(update={"verify": verify,
+                                                                              "reground": reground})
     return Submit(type="submit", kind="replay", path=str(Path(path).resolve()),
-                  vars=dict(parse_var(v) for v in var_args), options=_options(dry_run, max_steps, trace_dir, detach))
+                  vars=dict(parse_var(v) for v in var_args), options=options)
 
 
 def run_request(task: str, dry_run: bool | None = None, max_steps: int | None = None,

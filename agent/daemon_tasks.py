@@ -9,6 +9,9 @@ Not for: running it (`agent.daemon_worker`) or validating the wire format (`agen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
@@ -31,18 +34,48 @@ def check(request: Submit, model: ModelHolder) -> None:
         _load(request)
 
 
-def prepare(request: Submit, settings: Settings, model: ModelHolder) -> tuple[str, Policy, Settings, dict[str, Any]]:
+@dataclass(frozen=True)
+class Prepared:
+    """One task ready to run; call `close` after it ran."""
+
+    task: str
+    policy: Policy
+    settings: Settings
+    header: dict[str, Any]
+    close: Callable[[], None] = lambda: None
+
+
+def prepare(request: Submit, settings: Settings, model: ModelHolder) -> Prepared:
     if request.kind == "run":
         assert request.task is not None
-        return request.task, model.get(), with_options(settings, request.options), _model_header(settings)
+        return Prepared(request.task, model.get(), with_options(settings, request.options), _model_header(settings))
     task, policy = _load(request)
     floor = len(policy.steps) + 1  # a script runs to its end: one step per action plus the final one
     settings = with_options(settings, request.options, floor)
+    if _is_trace(request.path):  # the same verified replay as `deskpilot replay TRACE` in-process
+        return _verified(request, settings, model)
     header: dict[str, Any] = {"source": request.path}
     if policy.targets:
         policy = policy.with_grounder(model.get())  # type: ignore[arg-type]
         header.update(_model_header(settings))
-    return task, policy, settings, header
+    return Prepared(task, policy, settings, header)
+
+
+def _verified(request: Submit, settings: Settings, model: ModelHolder) -> Prepared:
+    from agent.verify import prepare_replay
+
+    options = request.options
+    reground = settings.replay.reground if options.reground is None else options.reground
+    grounder = model.get() if reground and options.verify is not False and model.factory is not None else None
+    assert request.path is not None
+    replay = prepare_replay(request.path, settings, options.verify, reground, grounder)
+    return Prepared(replay.task, replay.policy, settings, replay.header, replay.close)
+
+
+def _is_trace(path: str | None) -> bool:
+    from agent.trace import TRACE_FILE
+
+    return path is not None and (Path(path).is_dir() or Path(path).name == TRACE_FILE)
 
 
 def with_options(settings: Settings, options: Options, steps_floor: int = 0) -> Settings:

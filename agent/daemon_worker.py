@@ -177,13 +177,17 @@ class Worker:
         from agent.runner import execute
 
         task_id = current.task_id
-        task, policy, settings, header = prepare(request, self.settings, self.model)
+        prepared = prepare(request, self.settings, self.model)
         confirmer = ClientConfirmer(lambda: self.sessions.get(task_id), task_id,
                                     self.settings.safety.confirm_timeout_s, current.stop, lambda: current.trace_dir)
         hooks = RunHooks(confirmer=confirmer, stop=current.stop, on_start=lambda d: self._started(current, d),
                          on_step=lambda i, r: self._step(task_id, i, r))
-        computer = self.computer_factory(settings) if self.computer_factory else None
-        report = execute(task, policy, settings, {"daemon_task": task_id, **header}, computer=computer, hooks=hooks)
+        computer = self.computer_factory(prepared.settings) if self.computer_factory else None
+        try:
+            report = execute(prepared.task, prepared.policy, prepared.settings,
+                             {"daemon_task": task_id, **prepared.header}, computer=computer, hooks=hooks)
+        finally:
+            prepared.close()
         r = report.result
         return End(id=task_id, status=r.status, reason=r.reason, steps=r.steps, answer=r.answer,
                    trace_dir=str(report.trace_dir), exit_code=r.exit_code)

@@ -41,6 +41,8 @@ class Options(_Request):
     max_steps: int | None = Field(None, ge=1, le=10_000)
     trace_dir: str | None = Field(None, min_length=1, max_length=4096)
     detach: bool = False  # keep the task when this client goes away (no one to confirm: denied)
+    verify: bool | None = None  # a trace replay: compare the screen before each step (None: config)
+    reground: bool | None = None  # a trace replay: let the model find targets that moved (None: config)
 
 
 class Submit(_Request):

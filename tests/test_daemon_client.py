@@ -150,3 +150,18 @@ def test_cli_run_with_model_flags_stays_in_process(base: Path, capsys: pytest.Ca
                         policy=policy):
         code = main(["run", "click", "--config", str(config), "--model", "/models/other"])
     assert code == 2 and policy.tasks == [] and "display" in capsys.readouterr().err
+
+
+def test_a_trace_replayed_by_the_daemon_is_verified_like_in_process(base: Path) -> None:
+    from agent.trace import read_trace
+
+    settings = settings_for(base, **{"daemon.socket": str(base / "run" / "d.sock")})
+    with running_daemon(base, settings) as daemon:
+        assert submit_or_none(settings, replay_request(script(base, [CLICK]))) == 0
+        first = Path(daemon.store.recent()[0].trace_dir)
+        assert submit_or_none(settings, replay_request(first)) == 0
+        assert submit_or_none(settings, replay_request(first, verify=False)) == 0
+        unverified, verified = (Path(t.trace_dir) for t in daemon.store.recent()[:2])  # newest first
+    assert read_trace(verified).header["replay"]["verify"] is True
+    assert read_trace(unverified).header["replay"]["verify"] is False
+    assert read_trace(verified).steps[0]["policy"]["verify"]["result"] in {"matched", "settled"}

@@ -104,6 +104,17 @@ class StepClock:
         return scores
 
 
+class BlockTokens:
+    """A logits processor that rules out some tokens (benchmarks: EOS, for an exact decode length)."""
+
+    def __init__(self, token_ids: tuple[int, ...]) -> None:
+        self.token_ids = list(token_ids)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        scores[:, self.token_ids] = float("-inf")
+        return scores
+
+
 class TransformersBackend:
     name = "transformers"
 
@@ -120,7 +131,7 @@ class TransformersBackend:
         self.image_token_id = int(self.model.config.image_token_id)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         self.mm_token_types = _accepts(self.model, "mm_token_type_ids")
-        self.exact_length = False  # benchmarks: decode exactly max_new_tokens (free decoding only)
+        self.exact_length = False  # benchmarks: never stop at EOS, decode exactly max_new_tokens (free decoding)
         self._vocabulary: Any = None
         self._indexes: dict[tuple[int, int] | None, Any] = {}
         if getattr(settings, "decoding", "free") == "constrained":
@@ -178,7 +189,7 @@ class TransformersBackend:
         generate_start = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(
-                **inputs, generation_config=self.generation_config(request.max_new_tokens, request.constrained),
+                **inputs, generation_config=self.generation_config(request.max_new_tokens),
                 logits_processor=processors,
             )
         ended = time.perf_counter()
@@ -215,9 +226,11 @@ class TransformersBackend:
             except ValueError as exc:
                 raise BackendError(f"constrained decoding: {exc}") from None
             processors.append(constraint)
+        elif self.exact_length:
+            processors.append(BlockTokens(self.eos_ids))
         return LogitsProcessorList([*processors, clock]), clock
 
-    def generation_config(self, max_new_tokens: int, constrained: bool = False) -> Any:
+    def generation_config(self, max_new_tokens: int) -> Any:
         """Greedy at temperature 0, else the configured sampling; our EOS ids; nothing from the hub's defaults."""
         from transformers import GenerationConfig
 
@@ -231,8 +244,6 @@ class TransformersBackend:
         if temperature > 0:
             args.update(do_sample=True, temperature=temperature, top_p=getattr(s, "top_p", 1.0))
             args["top_k"] = getattr(s, "top_k", 0) or None
-        if self.exact_length and not constrained:  # no EOS: exactly max_new_tokens, at no per-step cost
-            args["eos_token_id"] = None
         penalty = getattr(s, "repetition_penalty", 1.0)
         if penalty and penalty != 1.0:
             args["repetition_penalty"] = penalty
