@@ -32,6 +32,8 @@ import tkinter as tk
 from pathlib import Path
 from typing import Any
 
+from agent.sandbox_state import snapshot
+
 DEFAULT_GEOMETRY = "800x600+40+40"
 DEFAULT_TITLE = "deskpilot sandbox"
 LIST_ITEMS = 100
@@ -39,10 +41,6 @@ LIST_ROWS = 8
 HSCROLL_PIXELS = 40
 DRAG_START = (70, 60)
 CONTROL_MASK = 0x4  # X11 ControlMask in event.state
-WIDGET_NAMES = (
-    "entry", "ok_button", "middle_target", "check", "hover_target", "double_target",
-    "triple_target", "context_target", "listbox", "hscroll_target", "slider", "canvas",
-)  # fmt: skip
 COUNTERS = (
     "ok_clicks", "middle_clicks", "context_menu_opened", "double_clicks", "triple_clicks",
     "hovers", "saves", "hscroll_events",
@@ -238,76 +236,7 @@ class SandboxApp:
         write_json_atomic(self.state_path, self.snapshot())
 
     def snapshot(self) -> State:
-        state: State = {"pid": os.getpid(), "ready": self.ready, "seq": self.seq, "title": self.root.title()}
-        state.update(self._entry_state())
-        state.update(self.counts)
-        state.update(self._list_state())
-        state.update(self._drag_state())
-        state.update(
-            checked=bool(self.checked.get()),
-            context_choice=self.context_choice,
-            context_menu_visible=bool(self.menu.winfo_ismapped()),
-            context_menu_entries=self._menu_entries(),
-            last_key=self.last_key,
-            pointer=self.pointer,
-            last_click=self.last_click,
-            focus=self._focus_name(),
-            window=self._rect(self.root),
-            widgets={name: self._rect(self.w[name]) for name in WIDGET_NAMES},
-        )
-        return state
-
-    def _entry_state(self) -> State:
-        entry = self.entry
-        text = entry.get()
-        try:  # index in Tcl's own units: Tk 8.6 counts a non-BMP character as two (UTF-16)
-            first, last = entry.index("sel.first"), entry.index("sel.last")
-            selection = str(self.root.tk.call("string", "range", text, first, last - 1))
-        except tk.TclError:
-            selection = ""
-        return {"entry": text, "entry_selection": selection}
-
-    def _list_state(self) -> State:
-        listbox = self.listbox
-        selected = listbox.curselection()
-        return {
-            "list_top": round(listbox.yview()[0] * listbox.size()),
-            "list_selected": listbox.get(selected[0]) if selected else None,
-            "hscroll_left": float(self.text.xview()[0]),
-        }
-
-    def _drag_state(self) -> State:
-        canvas, slider = self.canvas, self.slider
-        x1, y1, x2, y2 = canvas.coords("drag_item")
-        centre = [round((x1 + x2) / 2), round((y1 + y2) / 2)]
-        knob_x, knob_y = slider.coords()
-        return {
-            "slider": int(self.slider_value.get()),
-            "slider_knob": [slider.winfo_rootx() + int(knob_x), slider.winfo_rooty() + int(knob_y)],
-            "drag_item": centre,
-            "drag_item_root": [canvas.winfo_rootx() + centre[0], canvas.winfo_rooty() + centre[1]],
-        }
-
-    def _menu_entries(self) -> dict[str, list[int]]:
-        """Root rectangles of the popup menu entries while it is posted, else an empty dict."""
-        if not self.menu.winfo_ismapped():
-            return {}
-        x, y, width, height = self._rect(self.menu)
-        last = int(self.menu.index("end") or 0)
-        tops = [int(self.menu.yposition(i)) for i in range(last + 1)] + [height - 1]
-        labels = [str(self.menu.entrycget(i, "label")) for i in range(last + 1)]
-        return {label: [x, y + tops[i], width, tops[i + 1] - tops[i]] for i, label in enumerate(labels)}
-
-    def _focus_name(self) -> str | None:
-        path = str(self.root.tk.call("focus"))
-        if not path:
-            return None
-        names = {str(widget): name for name, widget in self.w.items()}
-        return names.get(path, path)
-
-    @staticmethod
-    def _rect(widget: tk.Misc) -> list[int]:
-        return [widget.winfo_rootx(), widget.winfo_rooty(), widget.winfo_width(), widget.winfo_height()]
+        return snapshot(self)
 
     # ----------------------------------------------------------------- startup
     def wait_until_laid_out(self) -> None:

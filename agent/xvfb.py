@@ -6,7 +6,7 @@ What it is for:
     * ``Xvfb.env()`` gives a copy of ``os.environ`` with ``DISPLAY`` pointing at the private
       server; pass it to subprocesses. The process-wide ``os.environ`` is never modified.
     * Optional multi-monitor layouts inside one X screen: each rectangle is declared as a RandR 1.5
-      monitor with ``xrandr --setmonitor``. Clients that read ``RRGetMonitors`` (``xrandr
+      monitor with ``xrandr --setmonitor`` (see ``agent.xrandr``). Clients that read ``RRGetMonitors`` (``xrandr
       --listmonitors``, python-mss 10.x default/xcb backends, most toolkits) then see several
       monitors. Clients that only enumerate CRTCs (python-mss ``backend="xlib"``) still see one.
     * ``available()`` says whether an Xvfb can be started here (used by tests to skip).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import select
 import shutil
 import socket
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import IO
 
+from agent.xrandr import MonitorLayoutError, define_monitors
+
 __all__ = [
     "Display",
     "Monitor",
@@ -41,12 +42,10 @@ __all__ = [
     "XvfbScreen",
     "available",
     "bounding_box",
-    "define_monitors",
 ]
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
-_MM_PER_PIXEL = 25.4 / 96.0  # physical size advertised for --setmonitor (96 DPI)
 
 Rect = tuple[int, int, int, int]
 
@@ -138,55 +137,6 @@ def _wait_for_socket(number: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _xrandr(env: Mapping[str, str], *args: str) -> str:
-    exe = shutil.which("xrandr")
-    if exe is None:
-        raise XvfbError("xrandr not found on PATH; it is needed to define monitors (apt: x11-xserver-utils)")
-    result = subprocess.run(
-        [exe, *args], env=dict(env), capture_output=True, text=True, timeout=10, check=False
-    )
-    if result.returncode != 0:
-        raise XvfbError(f"xrandr {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
-def _connected_outputs(env: Mapping[str, str]) -> list[str]:
-    """Names of the RandR outputs Xvfb reports as connected (Xvfb 21.x has one, "screen")."""
-    return re.findall(r"^(\S+) connected", _xrandr(env, "--query"), flags=re.MULTILINE)
-
-
-def _setmonitor_geometry(monitor: Monitor) -> str:
-    width_mm = round(monitor.width * _MM_PER_PIXEL)
-    height_mm = round(monitor.height * _MM_PER_PIXEL)
-    return f"{monitor.width}/{width_mm}x{monitor.height}/{height_mm}+{monitor.left}+{monitor.top}"
-
-
-def _listed_monitors(env: Mapping[str, str]) -> list[Rect]:
-    """(left, top, width, height) of every monitor in ``xrandr --listmonitors``."""
-    pattern = re.compile(r"^\s*\d+:\s+\S+\s+(\d+)/\d+x(\d+)/\d+\+(\d+)\+(\d+)", flags=re.MULTILINE)
-    return [
-        (int(x), int(y), int(w), int(h)) for w, h, x, y in pattern.findall(_xrandr(env, "--listmonitors"))
-    ]
-
-
-def define_monitors(env: Mapping[str, str], monitors: Sequence[Monitor]) -> None:
-    """Declare ``monitors`` with ``xrandr --setmonitor`` and verify them with ``--listmonitors``.
-
-    The first monitor takes over Xvfb's only output (and is marked primary), which removes the
-    automatic whole-screen monitor; the others have no output ("none").
-    """
-    outputs = _connected_outputs(env)
-    for index, monitor in enumerate(monitors):
-        first = index == 0
-        name = f"*{monitor.name}" if first else monitor.name
-        output = outputs[0] if first and outputs else "none"
-        _xrandr(env, "--setmonitor", name, _setmonitor_geometry(monitor), output)
-    wanted = sorted((m.left, m.top, m.width, m.height) for m in monitors)
-    listed = sorted(_listed_monitors(env))
-    if listed != wanted:
-        raise XvfbError(f"xrandr --listmonitors shows {listed}, expected {wanted}")
-
-
 def _tail(stream: IO[bytes] | None, limit: int = 800) -> str:
     if stream is None:
         return ""
@@ -253,7 +203,10 @@ class Xvfb:
         try:
             self._display = self._launch(exe)
             if self.monitors:
-                define_monitors(self.env(), self.monitors)
+                try:
+                    define_monitors(self.env(), self.monitors)
+                except MonitorLayoutError as exc:
+                    raise XvfbError(str(exc)) from None
         except BaseException:
             self.stop()
             raise
