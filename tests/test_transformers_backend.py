@@ -116,7 +116,18 @@ def test_generation_config_is_greedy_at_temperature_zero_else_sampling(tiny_qwen
     finally:
         backend.settings = saved
     assert sampled.do_sample and (sampled.temperature, sampled.top_p, sampled.top_k) == (0.7, 0.9, 5)
-    assert sampled.repetition_penalty == 1.05
+    assert sampled.repetition_penalty == 1.05 and greedy.repetition_penalty == 1.05
+
+
+def test_unset_sampling_values_cannot_leak_in_from_the_checkpoint(tiny_qwen_dir: Path, backend) -> None:
+    """generate fills None fields from the checkpoint's generation_config: ours sets every one it uses."""
+    saved = backend.settings
+    backend.settings = tiny_settings(tiny_qwen_dir, temperature=1.0, top_k=0, repetition_penalty=1.0)
+    try:
+        config = backend.generation_config(5)
+    finally:
+        backend.settings = saved
+    assert config.top_k == 0 and config.repetition_penalty == 1.0 and config.top_p == 0.001
 
 
 def test_a_missing_model_is_one_line_naming_what_was_tried(tmp_path: Path) -> None:

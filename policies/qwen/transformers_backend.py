@@ -23,6 +23,7 @@ from typing import Any
 from policies.qwen.errors import BackendError
 from policies.qwen.messages import ModelReply, ModelRequest
 from policies.qwen.transformers_inputs import PreparedInputs, load_image_processor, prepare_inputs
+from policies.qwen.transformers_steps import BlockTokens, StepClock, step_timings
 
 MODEL_EXTRA = "pip install 'deskpilot[model]'"
 BAD_VERSIONS = ("5.4.", "5.5.0", "5.5.1", "5.5.2", "5.5.3")  # image RoPE bug, fixed in 5.5.4
@@ -88,31 +89,6 @@ def _tried(name: str) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
-class StepClock:
-    """A no-op logits processor that stamps the time of every decoding step (first = prefill done)."""
-
-    def __init__(self, sync: Any = None) -> None:
-        self.stamps: list[float] = []
-        self._sync = sync
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if not self.stamps and self._sync is not None:
-            self._sync()  # the first logits are ready only when the prefill kernels are done
-        self.stamps.append(time.perf_counter())
-        return scores
-
-
-class BlockTokens:
-    """A logits processor that rules out some tokens (benchmarks: EOS, for an exact decode length)."""
-
-    def __init__(self, token_ids: tuple[int, ...]) -> None:
-        self.token_ids = list(token_ids)
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        scores[:, self.token_ids] = float("-inf")
-        return scores
 
 
 class TransformersBackend:
@@ -195,7 +171,7 @@ class TransformersBackend:
         ended = time.perf_counter()
         new_tokens = output[0, prompt_length:].tolist()
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        timings = _timings(started, generate_start, clock.stamps, ended, len(new_tokens))
+        timings = step_timings(started, generate_start, clock.stamps, ended, len(new_tokens))
         grammar = next((p for p in processors if hasattr(p, "seconds")), None)
         if grammar is not None:
             timings["grammar"] = round(grammar.seconds * 1000, 3)
@@ -240,14 +216,15 @@ class TransformersBackend:
             "max_new_tokens": max_new_tokens, "eos_token_id": list(self.eos_ids),
             "pad_token_id": pad if pad is not None else self.eos_ids[0], "use_cache": True,
         }
-        temperature = getattr(s, "temperature", 0.0) or 0.0
+        temperature = float(getattr(s, "temperature", 0.0) or 0.0)
+        # Every value explicit: generate fills unset (None) ones from the checkpoint's generation_config.
+        args["repetition_penalty"] = float(getattr(s, "repetition_penalty", 1.0) or 1.0)
         if temperature > 0:
-            args.update(do_sample=True, temperature=temperature, top_p=getattr(s, "top_p", 1.0))
-            args["top_k"] = getattr(s, "top_k", 0) or None
-        penalty = getattr(s, "repetition_penalty", 1.0)
-        if penalty and penalty != 1.0:
-            args["repetition_penalty"] = penalty
-        return GenerationConfig(**args) if temperature > 0 else GenerationConfig(do_sample=False, **args)
+            args.update(do_sample=True, temperature=temperature, top_p=float(getattr(s, "top_p", 1.0)))
+            args["top_k"] = int(getattr(s, "top_k", 0) or 0)  # 0 = off
+        else:
+            args["do_sample"] = False
+        return GenerationConfig(**args)
 
     def close(self) -> None:
         self.model = None
@@ -280,17 +257,3 @@ def _accepts(model: Any, argument: str) -> bool:
     import inspect
 
     return argument in inspect.signature(model.forward).parameters
-
-
-def _timings(started: float, generate_start: float, stamps: list[float], ended: float, tokens: int) -> dict[str, float]:
-    first = stamps[0] if stamps else ended
-    decode_ms = (ended - first) * 1000
-    timings = {
-        "preprocess": (generate_start - started) * 1000,
-        "prefill": (first - generate_start) * 1000,
-        "decode": decode_ms,
-        "total": (ended - started) * 1000,
-    }
-    if tokens > 1:
-        timings["decode_per_token"] = decode_ms / (tokens - 1)
-    return {k: round(v, 3) for k, v in timings.items()}
