@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agent.config import ConfigError, Settings, load_settings
 
@@ -52,5 +53,5 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, text: str, fragme
 
 
 def test_settings_are_frozen() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         Settings().loop.max_steps = 3  # type: ignore[misc]

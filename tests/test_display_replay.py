@@ -51,8 +51,8 @@ def script_file(tmp_path: Path, steps: list[dict], name: str = "task.yaml") -> P
 
 def every_action(app: Sandbox, origin: tuple[int, int] = (0, 0)) -> list[dict]:
     c = {name: (v[f"{name}_x"], v[f"{name}_y"]) for v in [app.centers(origin)] for name in app.state()["widgets"]}
-    knob = [p - o for p, o in zip(app.state()["slider_knob"], origin)]
-    item = [p - o for p, o in zip(app.state()["drag_item_root"], origin)]
+    knob = [p - o for p, o in zip(app.state()["slider_knob"], origin, strict=True)]
+    item = [p - o for p, o in zip(app.state()["drag_item_root"], origin, strict=True)]
     return [
         {"action": "left_click", "coordinate": list(c["entry"])},
         {"action": "type", "text": TEXT},

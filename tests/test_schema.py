@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from actions.keys import canonical_key
 from actions.schema import ACTION_NAMES, ActionError, LeftClick, action_to_json, parse_action, points_of
@@ -44,7 +45,7 @@ def test_round_trip_through_json(data: dict) -> None:
 
 def test_actions_are_frozen() -> None:
     action = parse_action({"action": "left_click", "coordinate": [1, 2]})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         action.coordinate = (3, 4)  # type: ignore[misc]
     assert isinstance(action, LeftClick) and hash(action)
 

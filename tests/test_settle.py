@@ -38,7 +38,11 @@ def test_no_change_is_reported() -> None:
 
 def test_gives_up_at_the_cap() -> None:
     counter = iter(range(10_000))
-    moving = (lambda: frame(((k := next(counter) * 7 % 150), 0, k + 20, 20)))
+
+    def moving() -> Screenshot:
+        k = next(counter) * 7 % 150
+        return frame((k, 0, k + 20, 20))
+
     result = settle(moving, frame(), FAST.model_copy(update={"timeout_ms": 50}))
     assert not result.stable and result.ms < 1000
 

@@ -127,9 +127,10 @@ class TransformersBackend:
         return self.model.device
 
     def prepare(self, request: ModelRequest) -> PreparedInputs:
-        """The exact inputs `complete` feeds the model (text with pads expanded, tensors on CPU)."""
+        """The exact inputs `complete` feeds the model (text with pads expanded; pixels made on its device)."""
         return prepare_inputs(
-            self.tokenizer, self.image_processor, request.messages, self.image_token_id, self.mm_token_types
+            self.tokenizer, self.image_processor, request.messages, self.image_token_id, self.mm_token_types,
+            self.device,
         )
 
     def constraint_index(self, image_size: tuple[int, int] | None) -> Any:

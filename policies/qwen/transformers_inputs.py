@@ -52,10 +52,17 @@ def images_of(messages: Sequence[Message]) -> list[Any]:
 
 
 def prepare_inputs(
-    tokenizer: Any, image_processor: Any, messages: Sequence[Message], image_token_id: int, mm_token_types: bool
+    tokenizer: Any, image_processor: Any, messages: Sequence[Message], image_token_id: int, mm_token_types: bool,
+    device: Any = "cpu",
 ) -> PreparedInputs:
-    """Tokenize `messages` with every image pad expanded; add pixel tensors and token types."""
+    """Tokenize `messages` with every image pad expanded; add pixel tensors and token types.
+
+    Pixel values are computed by `pixels.pixel_values` on `device` (the model's), with the image
+    processor's mean, std and patch sizes: the same numbers as the processor, without its numpy pass.
+    """
     import torch
+
+    from policies.qwen.pixels import pixel_values, spec_of
 
     images = [_rgb(image) for image in images_of(messages)]
     for image in images:
@@ -65,10 +72,9 @@ def prepare_inputs(
     tensors: dict[str, Any] = {}
     counts: list[int] = []
     if images:
-        vision = image_processor(images=images, do_resize=False, return_tensors="pt")
-        tensors["pixel_values"], tensors["image_grid_thw"] = vision["pixel_values"], vision["image_grid_thw"]
-        merge = int(getattr(image_processor, "merge_size", 2))
-        counts = [int(n) for n in (vision["image_grid_thw"].prod(-1) // (merge * merge)).tolist()]
+        spec = spec_of(image_processor)
+        tensors["pixel_values"], tensors["image_grid_thw"] = pixel_values(images, spec, device)
+        counts = [int(n) for n in (tensors["image_grid_thw"].prod(-1) // (spec.merge * spec.merge)).tolist()]
     text = expand_image_pads(text, counts)
     encoded = tokenizer(text, return_tensors="pt", add_special_tokens=False)
     input_ids = encoded["input_ids"]
