@@ -78,6 +78,7 @@ class ModelSettings(_Section):
     dtype: Literal["bfloat16", "float16", "float32", "auto"] = "bfloat16"
     attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
     decoding: Literal["free", "constrained"] = "free"
+    prefix_cache: bool = True
 
     @model_validator(mode="after")
     def _pixel_range(self) -> ModelSettings:

@@ -184,3 +184,61 @@ def test_the_server_really_checks_the_image_size(server: FakeOpenAIServer) -> No
     policy = QwenPolicy(backend(server), QwenOptions(max_pixels=401_408))  # not what the server expects
     with pytest.raises(BackendError, match=r"HTTP 400: .*image sizes \[\(840, 448\)\]"):
         policy.decide("Press OK", shot_1080p(), [])
+
+
+def test_a_stop_flag_abandons_a_slow_request_within_50_ms(server: FakeOpenAIServer) -> None:
+    import threading
+    import time
+
+    from openai_server import completion
+
+    from policies.qwen.errors import GenerationInterrupted
+
+    server.queue = [Scripted(200, json.dumps(completion(CLICK)), delay_s=2.0)]
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    request = ModelRequest(_text_request().messages, stop=stop)
+    started = time.perf_counter()
+    with pytest.raises(GenerationInterrupted):
+        backend(server).complete(request)
+    assert time.perf_counter() - started < 0.2 + 0.05
+
+
+def test_a_stop_flag_ends_the_backoff_between_retries(server: FakeOpenAIServer) -> None:
+    import threading
+    import time
+
+    from policies.qwen.errors import GenerationInterrupted
+
+    server.queue = [Scripted(503, "busy"), Scripted(503, "busy"), Scripted(503, "busy")]
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    started = time.perf_counter()
+    with pytest.raises(GenerationInterrupted):
+        backend(server, backoff_s=5.0, retries=2).complete(ModelRequest(_text_request().messages, stop=stop))
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_policy_hands_its_interrupt_event_to_the_backend() -> None:
+    import threading
+
+    from policies.qwen.messages import ModelReply
+
+    class Recording:
+        name = "recording"
+
+        def __init__(self) -> None:
+            self.requests: list[ModelRequest] = []
+
+        def complete(self, request: ModelRequest) -> ModelReply:
+            self.requests.append(request)
+            return ModelReply(CLICK)
+
+        def close(self) -> None:
+            pass
+
+    recording = Recording()
+    policy = QwenPolicy(recording, QwenOptions())
+    policy.interrupt_event = threading.Event()
+    policy.decide("press OK", shot_1080p(), [])
+    assert recording.requests[0].stop is policy.interrupt_event

@@ -318,6 +318,33 @@ def test_policy_gets_the_stop_event_as_interrupt_event(tmp_path: Path) -> None:
         assert policy.interrupt_event is session.stop
 
 
+def test_the_kill_switch_interrupts_a_model_call_in_flight(tmp_path: Path) -> None:
+    """QwenPolicy + the real HTTP backend against a server that takes 3 s: stop after 0.2 s ends the run at once."""
+    import json
+
+    from openai_server import FakeOpenAIServer, Scripted, completion
+
+    from policies.qwen.openai_backend import OpenAIBackend, OpenAIOptions
+    from policies.qwen.policy import QwenPolicy
+
+    answer = ('<tool_call>{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [5, 5]}}'
+              "</tool_call>")
+    with FakeOpenAIServer(lambda request: answer) as server:
+        server.queue = [Scripted(200, json.dumps(completion(answer)), delay_s=3.0)]
+        policy = QwenPolicy(OpenAIBackend(OpenAIOptions(base_url=server.base_url, model="m")))
+        stop = threading.Event()
+        agent, fake = make_agent(tmp_path, policy, stop=stop)
+        session = SafetySession(settings_with(), TraceWriter(tmp_path / "s"), desktop=False, ask=False, stop=stop)
+        with session.running(policy):
+            timer = threading.Timer(0.2, stop.set)
+            timer.start()
+            started = time.perf_counter()
+            result = run_task("click", agent)
+            elapsed = time.perf_counter() - started
+    assert result.status == "cancelled" and result.exit_code == 3 and not fake.calls
+    assert elapsed < 0.2 + 0.1, elapsed
+
+
 # --- stuck -----------------------------------------------------------------------------------
 
 POLL = {"settle.mode": "poll", "settle.interval_ms": 1, "settle.stable_frames": 1, "settle.timeout_ms": 50}

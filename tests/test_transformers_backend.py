@@ -89,9 +89,12 @@ def test_generation_returns_text_token_counts_and_timings(backend) -> None:
 
 
 def test_image_positions_are_3d(backend) -> None:
-    """With an image, mrope positions compress the image: rope_deltas is negative, not the 1-D fallback's 0."""
-    backend.complete(step_request("Click", max_new_tokens=2)[0])
-    assert int(backend.model.model.rope_deltas.min()) < 0
+    """With an image, mrope positions compress the image: the first answer token's position is below the length."""
+    from policies.qwen.mrope import position_tensor
+
+    t = backend.prepare(step_request("Click", max_new_tokens=2)[0]).tensors
+    _, following = position_tensor(t["input_ids"], t["image_grid_thw"], 151655)
+    assert following < t["input_ids"].shape[1]
 
 
 def test_an_image_not_resized_to_multiples_of_28_is_refused(backend) -> None:
@@ -106,28 +109,28 @@ def test_expand_image_pads_checks_the_count() -> None:
         expand_image_pads("<|image_pad|><|image_pad|>", [1])
 
 
-def test_generation_config_is_greedy_at_temperature_zero_else_sampling(tiny_qwen_dir: Path, backend) -> None:
-    greedy = backend.generation_config(7)
-    assert greedy.do_sample is False and greedy.max_new_tokens == 7
-    assert set(greedy.eos_token_id) == {151645, 151643}
+def test_sampling_is_greedy_at_temperature_zero_else_the_configured_values(tiny_qwen_dir: Path, backend) -> None:
+    from policies.qwen.decode import Sampling
+
+    assert backend.sampling() == Sampling(repetition_penalty=1.05)  # greedy; the penalty still applies
     backend.settings, saved = tiny_settings(tiny_qwen_dir, temperature=0.7, top_p=0.9, top_k=5), backend.settings
     try:
-        sampled = backend.generation_config(7)
+        sampled = backend.sampling()
     finally:
         backend.settings = saved
-    assert sampled.do_sample and (sampled.temperature, sampled.top_p, sampled.top_k) == (0.7, 0.9, 5)
-    assert sampled.repetition_penalty == 1.05 and greedy.repetition_penalty == 1.05
+    assert (sampled.temperature, sampled.top_p, sampled.top_k, sampled.repetition_penalty) == (0.7, 0.9, 5, 1.05)
 
 
-def test_unset_sampling_values_cannot_leak_in_from_the_checkpoint(tiny_qwen_dir: Path, backend) -> None:
-    """generate fills None fields from the checkpoint's generation_config: ours sets every one it uses."""
+def test_sampled_generation_draws_from_the_filtered_distribution(tiny_qwen_dir: Path, backend) -> None:
+    """top_k 1 while sampling at any temperature must equal greedy decoding."""
     saved = backend.settings
-    backend.settings = tiny_settings(tiny_qwen_dir, temperature=1.0, top_k=0, repetition_penalty=1.0)
+    request = step_request("Click Save", max_new_tokens=8)[0]
+    greedy = backend.complete(request).text
+    backend.settings = tiny_settings(tiny_qwen_dir, temperature=1.5, top_k=1, top_p=1.0)
     try:
-        config = backend.generation_config(5)
+        assert backend.complete(request).text == greedy
     finally:
         backend.settings = saved
-    assert config.top_k == 0 and config.repetition_penalty == 1.0 and config.top_p == 0.001
 
 
 def test_a_missing_model_is_one_line_naming_what_was_tried(tmp_path: Path) -> None:

@@ -14,3 +14,7 @@ class BackendError(RuntimeError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class GenerationInterrupted(BackendError):
+    """The stop flag was set while the model was answering (the kill switch, a cancelled task)."""

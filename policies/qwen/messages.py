@@ -37,6 +37,8 @@ class ModelRequest:
     messages: tuple[Message, ...]
     max_new_tokens: int = 128
     constrained: bool = False  # constrain decoding to the tool-call grammar (where supported)
+    # A threading.Event: once set, the backend stops generating and raises (the kill switch).
+    stop: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import base64
 import http.client
 import io
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policies.qwen.errors import BackendError
+from policies.qwen.errors import BackendError, GenerationInterrupted
 from policies.qwen.messages import ImagePart, Message, ModelReply, ModelRequest, TextPart
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -58,7 +59,7 @@ class OpenAIBackend:
         started = time.perf_counter()
         body = json.dumps(self.payload(request), ensure_ascii=False).encode("utf-8")
         encode_ms = (time.perf_counter() - started) * 1000
-        data, attempts = self._post(body)
+        data, attempts = _unless_stopped(lambda: self._post(body, request.stop), request.stop)
         total_ms = (time.perf_counter() - started) * 1000
         reply = _reply(data, self.url)
         timings = {"encode": round(encode_ms, 2), "request": round(total_ms - encode_ms, 2)}
@@ -86,7 +87,7 @@ class OpenAIBackend:
     def close(self) -> None:
         pass
 
-    def _post(self, body: bytes) -> tuple[Any, int]:
+    def _post(self, body: bytes, stop: Any = None) -> tuple[Any, int]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.options.api_key:
             headers["Authorization"] = f"Bearer {self.options.api_key}"
@@ -104,13 +105,43 @@ class OpenAIBackend:
             except _TRANSPORT as exc:
                 failure, retry_after = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", None
             if attempt < attempts:
-                self._sleep(self._delay(attempt, retry_after))
+                delay = self._delay(attempt, retry_after)
+                if stop is None:
+                    self._sleep(delay)
+                elif stop.wait(delay):
+                    break  # stopped while backing off: the caller raises GenerationInterrupted
         raise BackendError(f"POST {self.url}: {failure} (gave up after {attempts} attempts)")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = self.options.backoff_s * 2 ** (attempt - 1)
         wanted = retry_after if retry_after is not None else backoff
         return max(0.0, min(wanted, self.options.max_backoff_s))
+
+
+def _unless_stopped(call: Callable[[], Any], stop: Any, poll_s: float = 0.01) -> Any:
+    """`call()`, or GenerationInterrupted within `poll_s` of `stop` being set (the request is abandoned:
+    its thread ends with the HTTP exchange, and its answer is dropped)."""
+    if stop is None:
+        return call()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="deskpilot-openai-request", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        if stop.is_set():
+            raise GenerationInterrupted("the model request was stopped by the user")
+        worker.join(poll_s)
+    if stop.is_set():
+        raise GenerationInterrupted("the model request was stopped by the user")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _message(message: Message) -> dict[str, Any]:

@@ -11,6 +11,7 @@ Not for: executing or reviewing actions, or building the backend (the agent laye
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ class QwenPolicy:
     def __init__(self, backend: ChatBackend, options: QwenOptions | None = None) -> None:
         self.backend = backend
         self.options = options or QwenOptions()
+        # Set by the run's safety layer (agent.safety): the kill switch's flag, which stops a model
+        # call in flight (between two tokens in-process; a server request is abandoned).
+        self.interrupt_event: threading.Event | None = None
         self._images: dict[int, Image.Image] = {}  # step index → the W′×H′ image the model saw then
 
     def decide(self, task: str, shot: Screenshot, history: Sequence[StepRecord]) -> Decision:
@@ -88,7 +92,9 @@ class QwenPolicy:
 
     def _complete(self, messages: Any) -> ModelReply:
         o = self.options
-        return self.backend.complete(ModelRequest(messages, max_new_tokens=o.max_new_tokens, constrained=o.constrained))
+        request = ModelRequest(messages, max_new_tokens=o.max_new_tokens, constrained=o.constrained,
+                               stop=self.interrupt_event)
+        return self.backend.complete(request)
 
     def _remember(self, index: int, image: Image.Image) -> None:
         self._images[index] = image

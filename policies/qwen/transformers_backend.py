@@ -3,9 +3,10 @@
 Loads `Qwen2_5_VLForConditionalGeneration` from a hub id or a local directory with the configured
 dtype, device_map and attention (`auto` = flash_attention_2 when flash-attn imports and a GPU with
 bf16/fp16 is used, else sdpa), plus the tokenizer and the image processor with the pixel budget
-set explicitly; inputs are built by `transformers_inputs` (no AutoProcessor). Generation is greedy at
-temperature 0, else the configured sampling; EOS ids come from the generation config and the
-tokenizer. `ModelRequest.constrained` switches on the tool-call grammar (`constrained`).
+set explicitly; inputs are built by `transformers_inputs` (no AutoProcessor). Generation runs in
+`decode` (the system prompt's KV cache reused across steps, interruptible by `ModelRequest.stop`),
+greedy at temperature 0, else the configured sampling; EOS ids come from the generation config and
+the tokenizer. `ModelRequest.constrained` switches on the tool-call grammar (`constrained`).
 Reported per call: timings_ms preprocess / prefill (vision encoder + prefill = time to first token)
 / decode / total, token counts, vision tokens.
 Errors: no torch/transformers → `MissingModelExtra` (an ImportError naming the extra); a model that
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from policies.qwen.decode import Decoder, Sampling
 from policies.qwen.errors import BackendError
 from policies.qwen.messages import ModelReply, ModelRequest
 from policies.qwen.transformers_inputs import PreparedInputs, load_image_processor, prepare_inputs
@@ -108,6 +110,7 @@ class TransformersBackend:
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         self.mm_token_types = _accepts(self.model, "mm_token_type_ids")
         self.exact_length = False  # benchmarks: never stop at EOS, decode exactly max_new_tokens (free decoding)
+        self.decoder = Decoder(self.model, self.image_token_id, bool(getattr(settings, "prefix_cache", True)))
         self._vocabulary: Any = None
         self._indexes: dict[tuple[int, int] | None, Any] = {}
         if getattr(settings, "decoding", "free") == "constrained":
@@ -165,12 +168,10 @@ class TransformersBackend:
         processors, clock = self._processors(request, prompt_length, size)
         generate_start = time.perf_counter()
         with torch.inference_mode():
-            output = self.model.generate(
-                **inputs, generation_config=self.generation_config(request.max_new_tokens),
-                logits_processor=processors,
-            )
+            result = self.decoder.generate(inputs, request.max_new_tokens, processors, self.eos_ids,
+                                           self.sampling(), request.stop)
         ended = time.perf_counter()
-        new_tokens = output[0, prompt_length:].tolist()
+        new_tokens = list(result.tokens)
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         timings = step_timings(started, generate_start, clock.stamps, ended, len(new_tokens))
         grammar = next((p for p in processors if hasattr(p, "seconds")), None)
@@ -182,6 +183,7 @@ class TransformersBackend:
             extra={
                 "finish_reason": "stop" if new_tokens and new_tokens[-1] in self.eos_ids else "length",
                 "constrained": request.constrained, "device": str(self.device),
+                "cached_prefix_tokens": result.prefix_tokens,
             },
         )
 
@@ -207,28 +209,18 @@ class TransformersBackend:
             processors.append(BlockTokens(self.eos_ids))
         return LogitsProcessorList([*processors, clock]), clock
 
-    def generation_config(self, max_new_tokens: int) -> Any:
-        """Greedy at temperature 0, else the configured sampling; our EOS ids; nothing from the hub's defaults."""
-        from transformers import GenerationConfig
-
+    def sampling(self) -> Sampling:
+        """Greedy at temperature 0, else the configured sampling; the repetition penalty applies to both."""
         s = self.settings
-        pad = getattr(self.model.generation_config, "pad_token_id", None) or self.tokenizer.pad_token_id
-        args: dict[str, Any] = {
-            "max_new_tokens": max_new_tokens, "eos_token_id": list(self.eos_ids),
-            "pad_token_id": pad if pad is not None else self.eos_ids[0], "use_cache": True,
-        }
         temperature = float(getattr(s, "temperature", 0.0) or 0.0)
-        # Every value explicit: generate fills unset (None) ones from the checkpoint's generation_config.
-        args["repetition_penalty"] = float(getattr(s, "repetition_penalty", 1.0) or 1.0)
-        if temperature > 0:
-            args.update(do_sample=True, temperature=temperature, top_p=float(getattr(s, "top_p", 1.0)))
-            args["top_k"] = int(getattr(s, "top_k", 0) or 0)  # 0 = off
-        else:
-            args["do_sample"] = False
-        return GenerationConfig(**args)
+        penalty = float(getattr(s, "repetition_penalty", 1.0) or 1.0)
+        if temperature <= 0:
+            return Sampling(repetition_penalty=penalty)
+        return Sampling(temperature, float(getattr(s, "top_p", 1.0)), int(getattr(s, "top_k", 0) or 0), penalty)
 
     def close(self) -> None:
         self.model = None
+        self.decoder = None
         self._vocabulary = None
         self._indexes.clear()
         try:
