@@ -1,4 +1,4 @@
-"""`deskpilot bench model` on CPU with the tiny architecture: every phase reported, the CLI wired up."""
+"""`deskpilot bench model` on CPU with the tiny architecture: every phase and ratio reported, the CLI wired up."""
 
 from __future__ import annotations
 
@@ -14,41 +14,67 @@ PHASES = {"vision_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "preproce
 
 
 @pytest.mark.model
-def test_bench_model_tiny_on_cpu_reports_every_phase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_model_tiny_on_cpu_reports_every_phase_variant_and_ratio(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("transformers")
     out = tmp_path / "bench.json"
-    argv = ["bench", "model", "--random-weights", "--size", "tiny", "--screen", "320x200", "--max-pixels", "50176",
-            "--new-tokens", "4", "--repeats", "2", "--threads", "1", "--json", str(out)]
+    argv = ["bench", "model", "--random-weights", "--size", "tiny", "--screen", "320x200", "640x400",
+            "--max-pixels", "50176", "--new-tokens", "24", "--repeats", "2", "--threads", "1",
+            "--variants", "baseline,prefix,constrained", "--attn", "sdpa", "flash_attention_2", "--json", str(out)]
     assert main(argv) == 0
     result = json.loads(out.read_text())
-    free = result["free"]
-    assert set(free) >= PHASES and all(free[k] > 0 for k in PHASES - {"prefill_ms"})
-    assert free["completion_tokens"] == 4  # exact length: random weights may not end a step early
-    assert result["model_image"] == "280x168" and result["vision_tokens"] == 280 * 168 // 784  # smart_resize
-    assert result["dtype"] == "float32" and result["attn"] == "sdpa" and result["peak_gpu_mem_gib"] is None
-    assert free["step_ms"] >= free["ttft_ms"]
-    assert "decode_ms_per_token" in capsys.readouterr().out
+    cells = [c for c in result["cells"] if "skipped" not in c]
+    skipped = [c for c in result["cells"] if "skipped" in c]
+    assert len(cells) == 2 and [c["screen"] for c in cells] == ["320x200", "640x400"]
+    assert len(skipped) == 1 and skipped[0]["attn"] == "flash_attention_2"  # no flash-attn, no GPU here
+    first = cells[0]
+    assert first["model_image"] == "280x168" and first["vision_tokens"] == 280 * 168 // 784  # smart_resize
+    assert first["attn"] == "sdpa" and first["peak_gpu_mem_gib"] is None and result["dtype"] == "float32"
+    for name in ("baseline", "prefix", "constrained"):
+        row = first["variants"][name]
+        assert set(row) >= PHASES and all(row[k] > 0 for k in PHASES - {"prefill_ms"})
+        assert row["step_ms"] >= row["ttft_ms"]
+        # exact length for free decoding (random weights must not end a step early); the grammar may end sooner
+        assert row["completion_tokens"] == 24 if name != "constrained" else 21 <= row["completion_tokens"] <= 24
+    assert first["variants"]["baseline"]["cached_prefix_tokens"] == 0
+    assert first["variants"]["prefix"]["cached_prefix_tokens"] > 500  # the system prompt came from the cache
+    assert first["variants"]["constrained"]["grammar_ms_per_token"] > 0
+    assert set(first["ratios"]) == {"prefix_cache_step_speedup", "prefix_cache_ttft_speedup",
+                                    "constrained_overhead_ms_per_token"}
+    assert first["ratios"]["prefix_cache_step_speedup"] > 0
+    text = capsys.readouterr().out
+    assert "prefix_cache_step_speedup" in text and "skipped: flash-attn is not installed" in text
 
 
 def test_options_from_the_command_line() -> None:
     args = build_parser().parse_args(["bench", "model", "--random-weights", "--size", "7B", "--screen", "2560x1440",
-                                      "--attn", "flash_attention_2", "--decoding", "both", "--repeats", "3"])
+                                      "1920x1080", "--max-pixels", "1003520", "2007040", "--attn", "sdpa",
+                                      "flash_attention_2", "--variants", "prefix,constrained", "--repeats", "3"])
     options = options_from(args)
-    assert options == BenchModelOptions(size="7B", screen=(2560, 1440), attn="flash_attention_2", decoding="both",
-                                        repeats=3)
+    assert options == BenchModelOptions(size="7B", screens=((2560, 1440), (1920, 1080)),
+                                        max_pixels=(1003520, 2007040), attn=("sdpa", "flash_attention_2"),
+                                        variants=("prefix", "constrained"), repeats=3)
 
 
-@pytest.mark.parametrize("argv", [["--size", "7B"], ["--random-weights", "--repeats", "0"]])
+@pytest.mark.parametrize("argv", [["--size", "7B"], ["--random-weights", "--repeats", "0"],
+                                  ["--random-weights", "--max-pixels", "10"]])
 def test_bad_combinations_are_one_line_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "model", *argv]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_format_result_shows_both_modes_and_the_overhead() -> None:
+def test_an_unknown_variant_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "model", "--variants", "prefix,turbo"])
+    assert exit_info.value.code == 2 and "variants are baseline, prefix, constrained" in capsys.readouterr().err
+
+
+def test_format_result_shows_the_variants_ratios_and_skips() -> None:
     row = {"vision_ms": 1.0, "decode_ms_per_token": 2.0}
-    result = {"options": {"size": "tiny", "screen": "1x1"}, "device": "cpu", "dtype": "float32", "attn": "sdpa",
-              "model_image": "28x28", "vision_tokens": 1, "free": row,
-              "constrained": {**row, "grammar_ms_per_token": 0.1}, "constrained_overhead_ms_per_token": 0.5,
-              "peak_gpu_mem_gib": None, "load_s": 1.0}
+    result = {"options": {"size": "tiny", "new_tokens": 4, "repeats": 2}, "device": "cpu", "dtype": "float32",
+              "cells": [{"attn": "sdpa", "screen": "1x1", "max_pixels": 784, "model_image": "28x28",
+                         "vision_tokens": 1, "variants": {"baseline": row, "prefix": row},
+                         "ratios": {"prefix_cache_step_speedup": 1.5}, "peak_gpu_mem_gib": None, "load_s": 1.0},
+                        {"attn": "flash_attention_2", "skipped": "no flash"}]}
     text = format_result(result)
-    assert "grammar_ms_per_token" in text and "constrained overhead: 0.50 ms/token" in text
+    assert "prefix_cache_step_speedup: 1.5" in text and "[flash_attention_2] skipped: no flash" in text
