@@ -137,11 +137,28 @@ def preprocessing_stats(settings: Settings, repeats: int) -> dict[str, Any]:
 
         capture = timed(computer.screenshot, repeats)
         convert = timed(lambda: computer.screenshot().image, repeats)
-        return {"capture": capture.to_json(), "capture_and_rgb": convert.to_json(),
-                "capture_rgb_resize": timed(resize, repeats).to_json(),
-                "capture_rgb_resize_png_base64": timed(encode, repeats).to_json()}
+        out = {"capture": capture.to_json(), "capture_and_rgb": convert.to_json(),
+               "capture_rgb_resize": timed(resize, repeats).to_json(),
+               "capture_rgb_resize_png_base64": timed(encode, repeats).to_json()}
+        patches = _pixel_values(resize)
+        if patches is not None:  # the in-process backend's rescale + normalize + patchify (torch, CPU here)
+            out["capture_rgb_resize_pixel_values"] = timed(patches, repeats).to_json()
+        return out
     finally:
         computer.close()
+
+
+def _pixel_values(resize: Callable[[], Any]) -> Callable[[], Any] | None:
+    """What the transformers backend does to the resized frame, on the CPU; None without torch."""
+    try:
+        from policies.qwen.pixels import PixelSpec, pixel_values
+    except ImportError:
+        return None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    return lambda: pixel_values([resize()], PixelSpec(), "cpu")
 
 
 def bench_loop(settings: Settings, size: tuple[int, int], count: int) -> dict[str, Any]:
