@@ -23,7 +23,7 @@ def test_bench_loop_reports_every_phase_and_the_preprocessing() -> None:
     assert set(result["preprocessing"]) == {"capture", "capture_and_rgb", "capture_rgb_resize",
                                             "capture_rgb_resize_png_base64", *with_torch}
     pre = result["preprocessing"]
-    for name in with_torch:  # patchify after the resize costs more than the resize alone
+    for name in with_torch:
         assert pre[name]["median_ms"] > 0
 
 
