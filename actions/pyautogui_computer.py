@@ -3,8 +3,11 @@
 pyautogui connects to the X server when imported, so the import happens in the constructor.
 Its PAUSE (a sleep after every call, 0.1 s by default) comes from config and defaults to 0; its
 corner FAILSAFE stays on as a last-resort stop. ASCII text goes through pyautogui.write; other
-characters through `x11text` on Linux, because pyautogui drops them. Screenshots come from mss
-(pyautogui's own shells out to scrot and is slow).
+characters through `x11text` on Linux, because pyautogui drops them. The same goes for key
+presses: pyautogui silently ignores a key its table cannot press (a character such as "é" that
+is not on the keyboard layout), so such a character is held through `x11text` while pyautogui
+holds the rest of the combination, and a key neither can press is an error, never a no-op.
+Screenshots come from mss (pyautogui's own shells out to scrot and is slow).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ _PYAUTOGUI_KEYS: dict[str, str] = {
     "super": "winleft", "menu": "apps", "scrolllock": "scrolllock", "printscreen": "printscreen",
 }
 DRAG_STEPS = 8
+
+
+class KeyNotPressable(RuntimeError):
+    """A key this executor has no way to send; raised before any key of the combination goes down."""
 
 
 class PyAutoGuiComputer:
@@ -72,13 +79,48 @@ class PyAutoGuiComputer:
                 self._typer.type(chunk)
 
     def key(self, keys: tuple[str, ...]) -> None:
-        self._gui.hotkey(*(_PYAUTOGUI_KEYS.get(k, k) for k in keys))
+        names = [_PYAUTOGUI_KEYS.get(k, k) for k in keys]
+        if all(self._pressable(n) for n in names):
+            self._gui.hotkey(*names)
+            return
+        for name in names:  # check the whole combination before pressing any of it
+            if not self._pressable(name) and (self._typer is None or len(name) != 1):
+                raise KeyNotPressable(f"the pyautogui executor cannot press the key {name!r} on this system"
+                                      + ("" if len(name) != 1 else " (no X11 Unicode input here)"))
+        held: list[str] = []
+        try:
+            for name in names:
+                self._press(name)
+                held.append(name)
+        finally:
+            for name in reversed(held):
+                self._release(name)
+
+    def _pressable(self, name: str) -> bool:
+        """Whether pyautogui really sends `name`: its X11 backend skips keys missing from the keymap."""
+        table = getattr(getattr(self._gui, "_pyautogui_x11", None), "keyboardMapping", None)
+        if table is not None:
+            return bool(table.get(name))  # None: not a pyautogui key; 0: no keycode on this layout
+        return name in self._gui.KEYBOARD_KEYS
+
+    def _press(self, name: str) -> None:
+        if self._pressable(name):
+            self._gui.keyDown(name)
+        else:
+            assert self._typer is not None  # key() checked
+            self._typer.press(name)
+
+    def _release(self, name: str) -> None:
+        if self._pressable(name):
+            self._gui.keyUp(name)
+        else:
+            assert self._typer is not None
+            self._typer.release(name)
 
     def close(self) -> None:
         if self._typer is not None:
             self._typer.close()
         self._capture.close()
-
 
 
 def _bind_to_current_display(pyautogui: object) -> None:

@@ -152,6 +152,8 @@ def parse_action(data: Any) -> Action:
 def action_to_json(action: Action) -> dict[str, Any]:
     """The action as the model writes it: `action` first, absent optionals left out."""
     data = action.model_dump(mode="json", exclude_none=True)
+    if isinstance(action, Wait) and float(action.time).is_integer():  # `"time": 2` comes back as written, not 2.0
+        data["time"] = int(action.time)
     return {"action": data.pop("action"), **data}
 
 

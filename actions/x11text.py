@@ -5,7 +5,9 @@ emoji are silently dropped; pynput borrows one keycode and remaps it for every c
 races with clients' lazy keymap refresh (seen here: "中文" arriving as "é文"). Here each
 character's keysym (its Latin-1 code point, or 0x01000000 + code point for the rest of Unicode)
 is mapped onto a spare keycode of its own, which stays mapped while spares last, and pressed and
-released with XTest. Not for: key combinations (executors send those).
+released with XTest. `press`/`release` hold one such character down, so an executor can send it
+as part of a key combination (its modifiers it presses itself). Not for: choosing which keys
+need this path (executors decide).
 """
 
 from __future__ import annotations
@@ -63,6 +65,24 @@ class UnicodeTyper:
             xtest.fake_input(d, X.KeyPress, keycode)
             xtest.fake_input(d, X.KeyRelease, keycode)
         d.sync()
+
+    def press(self, char: str) -> None:
+        """Hold `char` down (a key of a combination); `release` lets it go."""
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        xtest.fake_input(self._display, X.KeyPress, self._keycode_for(char))
+        self._display.sync()
+
+    def release(self, char: str) -> None:
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        keycode = self._mapped.get(char)
+        if keycode is None:  # never pressed through this typer: nothing is held
+            return
+        xtest.fake_input(self._display, X.KeyRelease, keycode)
+        self._display.sync()
 
     def _keycode_for(self, char: str) -> int:
         if char in self._mapped:

@@ -130,19 +130,26 @@ class Settings(_Section):
         return self.model_dump(mode="json")
 
 
-def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Read `path` (YAML; None = defaults), apply dotted-key overrides, validate."""
+def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                  origins: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (YAML; None = defaults), apply dotted-key overrides, validate.
+
+    An error in an overridden key is blamed on where the override came from: `origins[key]` (a
+    flag such as "--max-steps"), else "command line", never on the file that did not say it.
+    """
     source = str(path) if path is not None else "defaults"
     data = _read(Path(path)) if path is not None else {}
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set(data, dotted.split("."), value, source)
+    given = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
+    for dotted, value in given.items():
+        _set(data, dotted.split("."), value, source)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: {key}: {err['msg']}") from None
+        blamed = next((dotted for dotted in given if key == dotted or key.startswith(f"{dotted}.")), None)
+        origin = source if blamed is None else (origins or {}).get(blamed, "command line")
+        raise ConfigError(f"{origin}: {key}: {err['msg']}") from None
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -153,13 +160,24 @@ def _read(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{path}: not valid YAML: {first}") from None
+        raise ConfigError(f"{path}: not valid YAML{_where(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     return data
+
+
+def _where(exc: Exception) -> str:
+    """' at line L, column C: problem' (1-based, as editors count) for a YAML error, on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f": {first}"
+    context = getattr(exc, "context", None)
+    what = f"{context}: {problem}" if context else problem
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {' '.join(what.split())}"
 
 
 def _set(data: dict[str, Any], keys: list[str], value: Any, source: str) -> None:

@@ -52,6 +52,38 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, text: str, fragme
     assert fragment in str(err.value) and "\n" not in str(err.value) and str(path) in str(err.value)
 
 
+@pytest.mark.parametrize(("text", "where"), [
+    ("loop: [\n", "at line 2, column 1: while parsing a flow node: expected the node content"),
+    ("loop:\n  max_steps: 3\n   bad: 4\n", "at line 3, column 7: mapping values are not allowed here"),
+])
+def test_broken_yaml_names_line_and_column(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert str(err.value).startswith(f"{path}: not valid YAML {where}") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("path_text", [None, "loop:\n  max_steps: 5\n"])
+def test_a_bad_override_is_blamed_on_its_flag_not_the_config(tmp_path: Path, path_text: str | None) -> None:
+    path = None
+    if path_text is not None:
+        path = tmp_path / "c.yaml"
+        path.write_text(path_text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, {"loop.max_steps": 0}, {"loop.max_steps": "--max-steps"})
+    assert str(err.value).startswith("--max-steps: loop.max_steps: Input should be greater than or equal to 1")
+    with pytest.raises(ConfigError, match=r"^command line: loop\.max_steps: "):  # no origin given
+        load_settings(path, {"loop.max_steps": 0})
+
+
+def test_a_bad_file_value_is_still_blamed_on_the_file_when_another_key_is_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("loop:\n  max_steps: 0\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: loop\.max_steps: "):
+        load_settings(path, {"loop.max_denials": 2}, {"loop.max_denials": "--max-denials"})
+
+
 def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         Settings().loop.max_steps = 3  # type: ignore[misc]

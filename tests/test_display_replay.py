@@ -21,7 +21,7 @@ from agent.xvfb import Xvfb, available
 
 pytestmark = [pytest.mark.display, pytest.mark.skipif(bool(available()), reason=f"no Xvfb: {available()}")]
 ROOT = Path(__file__).resolve().parent.parent
-TEXT = "Grüße é ü 中文 ok"
+TEXT = "Grüße é ü 中文 ok 😀🎉"  # Latin-1, CJK and emoji (keysyms past the BMP)
 VOLATILE = {"pid", "seq", "ready", "focus", "pointer", "last_click", "last_key", "time", "updated_at"}
 
 
@@ -110,6 +110,21 @@ def test_every_action_lands_and_the_trace_replays_to_the_same_state(
     assert stable(second) == stable(first)
 
 
+@pytest.mark.parametrize("backend", ["pyautogui", "pynput"])
+def test_a_key_naming_a_character_off_the_layout_lands(xvfb: Xvfb, app: Sandbox, tmp_path: Path, backend: str) -> None:
+    c = app.centers()
+    script = script_file(tmp_path, [
+        {"action": "left_click", "coordinate": [c["entry_x"], c["entry_y"]]},
+        {"action": "key", "keys": ["é"]},
+        {"action": "key", "keys": ["ü"]},
+        {"action": "key", "keys": ["ctrl", "é"]},  # ctrl held: the entry ignores it, the app sees the keysym
+    ])
+    proc = replay(xvfb.env(), str(script), "--backend", backend, "--trace-dir", str(tmp_path / "t"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # "éüé" would mean ctrl was not held when the last é went down; "" that the keys were dropped
+    app.wait_for(lambda s: s["entry"] == "éü" and s["last_key"] == "eacute", what="é, ü, then ctrl+é")
+
+
 def test_right_click_menu_and_choice(xvfb: Xvfb, app: Sandbox, tmp_path: Path) -> None:
     target = app.centers()
     open_menu = script_file(tmp_path, [{"action": "right_click",
@@ -165,11 +180,44 @@ def test_second_monitor_clicks_land_at_the_right_place(tmp_path: Path) -> None:
         assert header["screen"]["monitor"] == {"left": 1024, "top": 0, "width": 1280, "height": 800}
 
 
-@pytest.mark.skipif(os.environ.get("DESKPILOT_SKIP_DEMO") == "1", reason="asked to skip")
-def test_demo_command_runs_on_its_own_display(tmp_path: Path) -> None:
+def demo(tmp_path: Path, *args: str, python: tuple[str, ...] = ("-m", "agent.cli")) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    proc = subprocess.run([sys.executable, "-m", "agent.cli", "demo", "--trace-dir", str(tmp_path / "t")],
+    return subprocess.run([sys.executable, *python, "demo", "--trace-dir", str(tmp_path / "t"), *args],
                           capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
                           timeout=120)
+
+
+skip_demo = pytest.mark.skipif(os.environ.get("DESKPILOT_SKIP_DEMO") == "1", reason="asked to skip")
+
+
+@skip_demo
+def test_demo_command_runs_on_its_own_display(tmp_path: Path) -> None:
+    proc = demo(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "status: success" in proc.stdout and "中文" in proc.stdout and "trace: " in proc.stdout
+
+
+@skip_demo
+@pytest.mark.parametrize(("config", "code", "said"), [
+    ("safety:\n  dry_run: true\n", 0, "dry run: nothing was executed"),
+    ("loop:\n  max_steps: 2\n", 1, "status: max_steps"),
+])
+def test_demo_that_does_not_change_the_app_reports_without_a_traceback(
+    tmp_path: Path, config: str, code: int, said: str
+) -> None:
+    (tmp_path / "c.yaml").write_text(config)
+    proc = demo(tmp_path, "--config", str(tmp_path / "c.yaml"))
+    assert proc.returncode == code and said in proc.stdout and "trace: " in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr == ""
+
+
+@skip_demo
+def test_demo_whose_app_never_saves_is_a_one_line_error(tmp_path: Path) -> None:
+    script = tmp_path / "no_save.yaml"  # the run succeeds, but without ctrl+s the app never saves
+    script.write_text("steps:\n  - {action: left_click, coordinate: ['{{ok_button_x}}', '{{ok_button_y}}']}\n")
+    patched = ("import sys; import agent.demo as d; from agent.cli import main; "
+               f"d.DEMO_SCRIPT = d.Path({str(script)!r}); sys.exit(main(sys.argv[1:]))")
+    proc = demo(tmp_path, python=("-c", patched))
+    assert proc.returncode == 1 and "status: success" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "the app to save" in proc.stderr

@@ -12,14 +12,36 @@ FORBIDDEN = {"actions": {"policies", "agent"}, "policies": {"agent"}, "agent": s
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return _top_level_imports(path.read_text(encoding="utf-8"), path.relative_to(ROOT).parent.parts)
+
+
+def _top_level_imports(source: str, package: tuple[str, ...]) -> set[str]:
+    """The top-level packages `source` (a module of `package`) imports, relative imports resolved."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - (node.level - 1)]) if node.level else []
+            if node.level > len(package):  # past the top: Python refuses it at import time anyway
+                base = []
+            parts = base + (node.module.split(".") if node.module else [])
+            # `from .. import agent` (base above the packages, no module): each name is a package
+            names.update([parts[0]] if parts else [alias.name for alias in node.names])
     return names
+
+
+@pytest.mark.parametrize(("source", "package", "expected"), [
+    ("from ..agent import x", ("actions",), {"agent"}),
+    ("from ..agent.config import Settings", ("policies", "qwen"), {"policies"}),
+    ("from ...agent.config import Settings", ("policies", "qwen"), {"agent"}),
+    ("from .. import agent, policies", ("actions",), {"agent", "policies"}),
+    ("from . import schema", ("actions",), {"actions"}),
+    ("from .schema import Key", ("actions",), {"actions"}),
+    ("from agent.config import Settings\nimport policies.base", ("actions",), {"agent", "policies"}),
+])
+def test_relative_imports_are_resolved(source: str, package: tuple[str, ...], expected: set[str]) -> None:
+    assert _top_level_imports(source, package) == expected
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))

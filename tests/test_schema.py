@@ -26,6 +26,7 @@ EXAMPLES = [
     {"action": "scroll", "pixels": 3, "coordinate": [9, 9]},
     {"action": "hscroll", "pixels": 2, "coordinate": [9, 9]},
     {"action": "wait", "time": 0.5},
+    {"action": "wait", "time": 2},
     {"action": "terminate", "status": "success"},
     {"action": "terminate", "status": "failure"},
     {"action": "answer", "text": "42"},
@@ -38,8 +39,10 @@ def test_examples_cover_the_whole_vocabulary() -> None:
 
 @pytest.mark.parametrize("data", EXAMPLES, ids=lambda d: d["action"])
 def test_round_trip_through_json(data: dict) -> None:
-    action = parse_action(json.loads(json.dumps(data)))
+    text = json.dumps(data, ensure_ascii=False)
+    action = parse_action(json.loads(text))
     assert action_to_json(action) == data
+    assert json.dumps(action_to_json(action), ensure_ascii=False) == text  # the same JSON text: 2 stays 2, not 2.0
     assert parse_action(action_to_json(action)) == action
 
 
