@@ -3,11 +3,13 @@
 A gate is a list of rules. Each rule looks at the action and the screenshot it was chosen on and
 returns a `Verdict` (allow / confirm / deny) or None for "no opinion". The strictest verdict wins
 (deny > confirm > allow); with no opinion at all the action is allowed. The gate fails closed: a
-rule that raises produces a deny verdict naming that rule. The confirm mode then applies
-(`apply_mode`): "never" turns confirm into deny (never asking must not mean allowing risky
-things), "always" asks about every action that sends input. `confirm` verdicts go to a
-`Confirmer`; the default one says no. Rules with an `observe` method are told each final verdict
-(text rules remember what was typed). Rules themselves: `actions.rules`, `actions.textrules`.
+rule that raises, or answers anything but a well-formed `Verdict` or None, produces a deny verdict
+naming that rule. The confirm mode then applies (`apply_mode`): "never" turns confirm into deny
+(never asking must not mean allowing risky things), "always" asks about every action that sends
+input. `confirm` verdicts go to a `Confirmer` (`Gate.review(..., confirmer)`); the default one
+says no, and one that raises denies. Rules with an `observe` method are then told the final
+verdict (text rules remember what was typed, so text a person refused is not remembered).
+Rules themselves: `actions.rules`, `actions.textrules`.
 Not for: executing anything.
 """
 
@@ -103,14 +105,23 @@ class OnScreen:
 
 
 class Gate:
-    """Reviews actions against its rules; the strictest verdict wins; errors deny."""
+    """Reviews actions against its rules; the strictest verdict wins; errors and malformed verdicts deny."""
 
     def __init__(self, rules: Sequence[Rule], confirm: ConfirmMode = "risky") -> None:
         self.rules = tuple(rules)
         self.confirm: ConfirmMode = confirm
 
-    def review(self, action: Action, shot: Screenshot) -> Verdict:
+    def review(self, action: Action, shot: Screenshot, confirmer: Confirmer | None = None) -> Verdict:
+        """The verdict on `action`; with `confirmer`, a confirm verdict is put to it and its answer decides.
+
+        Observing rules are told the final verdict, so text a person refused is not remembered as typed.
+        """
         verdict = apply_mode(self._strictest(action, shot), action, self.confirm)
+        if confirmer is not None and verdict.decision == "confirm":
+            try:
+                verdict = after_confirmation(verdict, confirmer.ask(action, verdict, shot))
+            except Exception as exc:  # a broken confirmer must not let the action through
+                verdict = Verdict("deny", verdict.rule, f"{verdict.reason} — confirmation failed: {exc}", "failed")
         for rule in self.rules:
             observe: Any = getattr(rule, "observe", None)
             if observe is not None:
@@ -124,11 +135,36 @@ class Gate:
         worst = Verdict("allow", "default", "no rule objected")
         for rule in self.rules:
             try:
-                verdict = rule.check(action, shot)
+                verdict = _well_formed(rule.check(action, shot))
             except Exception as exc:  # fail closed: a broken rule must never let an action through
-                return Verdict("deny", getattr(rule, "name", type(rule).__name__), f"rule failed: {exc}")
+                return Verdict("deny", _name(rule), f"rule failed: {exc}")
             if verdict is not None and _RANK[verdict.decision] > _RANK[worst.decision]:
                 worst = verdict
                 if verdict.decision == "deny":
                     break
         return worst
+
+
+def _well_formed(verdict: object) -> Verdict | None:
+    """A rule's answer, if it is None or a proper `Verdict`; anything else raises (and so denies)."""
+    if verdict is None:
+        return None
+    if (isinstance(verdict, Verdict) and isinstance(verdict.decision, str) and verdict.decision in _RANK
+            and isinstance(verdict.rule, str) and isinstance(verdict.reason, str) and verdict.confirmation is None):
+        return verdict
+    raise TypeError(f"malformed verdict {_short(verdict)} (a rule returns a Verdict or None)")
+
+
+def _name(rule: object) -> str:
+    try:
+        return str(getattr(rule, "name", "")) or type(rule).__name__
+    except Exception:  # a name property that raises: the type will do
+        return type(rule).__name__
+
+
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."

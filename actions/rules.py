@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from actions.gate import Decision, Verdict
 from actions.geometry import Point, Screenshot, from_desktop, to_desktop
 from actions.keys import canonical_key
+from actions.lineedit import submits
 from actions.schema import Action, Answer, Click, Key, LeftClickDrag, Terminate, Type, Wait, points_of
 from actions.window import WindowInfo, WindowSource
 
@@ -91,7 +92,8 @@ class ProtectedRegions:
 
 
 class TerminalEnter:
-    """Enter (a key, or a newline in typed text) while a terminal has focus gets `decision`.
+    """Enter while a terminal has focus gets `decision`: a key that submits a line (Enter, ctrl+j, ctrl+m,
+    ctrl+o: `actions.lineedit.submits`) or a newline in typed text.
 
     Stricter than "Enter right after typing": after arrow-up, a bare Enter re-runs old commands.
     """
@@ -146,8 +148,9 @@ class AppAllowList:
 
 
 def _presses_enter(action: Action) -> bool:
+    """Enter, Return, keypad Enter, ctrl+j/m/o (a terminal runs the line on each), or a newline typed."""
     if isinstance(action, Key):
-        return "enter" in action.keys
+        return submits(action.keys)
     return isinstance(action, Type) and ("\n" in action.text or "\r" in action.text)
 
 

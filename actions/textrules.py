@@ -1,10 +1,13 @@
 """Gate rules on typed text: dangerous shell commands, things that look like secrets, long text.
 
-`TypedText` checks what a `type` action (or a run of single-key presses) would type against named
-regular expressions. Text typed in pieces is checked as one: the rule remembers the text of recently
-reviewed `type` and plain `key` actions until a pointer action or Enter, and a pattern fires when
-a match ends inside the new piece (so `rm` then ` -rf /` is caught, and an old match is not
-reported again). `looks_like_secret` adds an entropy test for long random tokens.
+`TypedText` checks what a `type` action (or a run of key presses) would type against named regular
+expressions. Text typed in pieces is checked as one: the rule remembers the text of reviewed
+`type` and `key` actions (unless denied) until a pointer action or Enter, editing keys included
+(`actions.lineedit`: backspace, home, arrows, ctrl+u/w/y, ...). Every pattern is checked against
+each view of that text (as typed, with backspaces applied, as a shell's line editor would show it)
+and fires when a view holds a match it did not hold before the action (so `rm` then ` -rf /` and
+`udo ls`, home, `s` are caught, and an old match is not reported again).
+`looks_like_secret` adds an entropy test for long random tokens.
 The built-in pattern groups are `DESTRUCTIVE`, `PRIVILEGE`, `PIPE_TO_SHELL` and `SECRETS`; patterns
 are case-sensitive (shell commands are) unless they start with `(?i)`.
 Not for: proving text is harmless. A determined model can still spell a command in ways no regex
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from actions.gate import Decision, Verdict
 from actions.geometry import Screenshot
+from actions.lineedit import TypedLine, key_text
 from actions.schema import Action, Click, Key, LeftClickDrag, Type
 
 DESTRUCTIVE: tuple[tuple[str, str], ...] = (
@@ -62,7 +66,6 @@ SECRETS: tuple[tuple[str, str], ...] = (
 )
 _TOKEN_SPLIT = re.compile(r"[\s\"'`=:,;()\[\]{}<>/\\|&]+")
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9+_\-.~]+")
-_BUFFER = 2000
 
 
 def shannon_entropy(text: str) -> float:
@@ -94,22 +97,23 @@ class PatternGroup:
 
 
 class TypedText:
-    """Checks typed text (joined with what was just typed before it) against pattern groups."""
+    """Checks typed text (joined with what was just typed before it, edits applied) against pattern groups."""
 
     name = "typed_text"
 
     def __init__(self, groups: Sequence[PatternGroup]) -> None:
         self.groups = tuple((g, g.compiled()) for g in groups if g.decision != "allow")
-        self._typed = ""
+        self._typed = TypedLine()
 
     def check(self, action: Action, shot: Screenshot) -> Verdict | None:
-        new = _typed_by(action)
-        if new is None:
+        if not isinstance(action, Type | Key):
             return None
-        text, start = self._typed + new, len(self._typed)
+        after = self._typed.apply(action)
+        changed = [(b, a) for b, a in dict.fromkeys(zip(self._typed.views(), after.views(), strict=True)) if a != b]
+        new = action.text if isinstance(action, Type) else key_text(action.keys) or ""
         worst: Verdict | None = None
         for group, patterns in self.groups:
-            label = _first_match(text, start, patterns) or (_entropy_hit(new) if group.entropy else None)
+            label = _first_new_match(changed, patterns) or (_entropy_hit(new) if group.entropy else None)
             if label is not None and (worst is None or group.decision == "deny"):
                 worst = Verdict(group.decision, f"text.{group.name}", f"typed text looks like {label}")
                 if group.decision == "deny":
@@ -117,12 +121,11 @@ class TypedText:
         return worst
 
     def observe(self, action: Action, verdict: Verdict) -> None:
-        """Remember what an action typed (unless denied); a click, a drag or Enter clears it."""
-        new = _typed_by(action)
+        """Remember what an action typed or edited (unless denied); a click, a drag or Enter clears it."""
         if isinstance(action, LeftClickDrag | Click):
-            self._typed = ""
-        elif new is not None and verdict.decision != "deny":
-            self._typed = (self._typed + new).rsplit("\n", 1)[-1][-_BUFFER:]
+            self._typed = TypedLine()
+        elif isinstance(action, Type | Key) and verdict.decision != "deny":
+            self._typed = self._typed.apply(action).settled()
 
 
 class TextLength:
@@ -137,20 +140,13 @@ class TextLength:
         return None
 
 
-def _typed_by(action: Action) -> str | None:
-    """The text an action types (a plain single key counts), or None if it types nothing."""
-    if isinstance(action, Type):
-        return action.text
-    if isinstance(action, Key) and len(action.keys) == 1:
-        key = action.keys[0]
-        return key if len(key) == 1 else {"space": " ", "tab": "\t", "enter": "\n"}.get(key, "")
-    return None
-
-
-def _first_match(text: str, start: int, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> str | None:
+def _first_new_match(changed: Sequence[tuple[str, str]], patterns: Sequence[tuple[str, re.Pattern[str]]]) -> str | None:
+    """The label of the first pattern matching some view after the action more often than before."""
     for label, pattern in patterns:
-        if any(m.end() > start for m in pattern.finditer(text)):
-            return label
+        for before, after in changed:
+            if Counter(m.group(0) for m in pattern.finditer(after)) - Counter(
+                    m.group(0) for m in pattern.finditer(before)):
+                return label
     return None
 
 

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from agent.config import ConfigError, Settings, load_settings
+from agent.output import OutputError
 from agent.runner import EnvironmentProblem, RunReport
 from agent.trace import TRACE_FILE, TraceError
 from policies.qwen.errors import BackendError
 from policies.script import ScriptError
 
 BAD_INPUT = 2
-_EXPECTED = (ConfigError, ScriptError, TraceError, EnvironmentProblem, BackendError)
+_EXPECTED = (ConfigError, ScriptError, TraceError, EnvironmentProblem, BackendError, OutputError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bench_parsers(sub.add_parser("bench", help="measure: bench loop | bench settle | bench model"))
     from agent.daemon_cli import add_commands
 
-    add_commands(sub)  # daemon, status, cancel, queue
+    add_commands(sub)  # daemon, status, cancel, resume, queue
     from agent.cli_traces import add_commands as add_trace_commands
 
     add_trace_commands(sub)  # record, script-from, report, export
@@ -152,7 +153,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="run here even when a daemon is running (--backend/--model/--base-url imply it)")
 
 
-def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+_FLAGS = {  # the flag behind each override, so a bad value is blamed on it and not on the config file
+    "safety.dry_run": "--dry-run", "trace.dir": "--trace-dir", "loop.max_steps": "--max-steps",
+    "executor.backend": "--backend", "model.backend": "--backend", "model.name": "--model",
+    "model.base_url": "--base-url", "record.stop_key": "--stop-key",
+}
+
+
+def settings_from(args: argparse.Namespace, flags: dict[str, str] | None = None, **extra: Any) -> Settings:
+    """Config file + overrides; `flags` names the origin of an override where `_FLAGS` does not."""
     path = args.config or ("config.yaml" if Path("config.yaml").is_file() else None)
     overrides = {
         "safety.dry_run": getattr(args, "dry_run", None),
@@ -161,7 +170,7 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         "executor.backend": getattr(args, "backend", None),
         **extra,
     }
-    return load_settings(path, overrides)
+    return load_settings(path, overrides, {**_FLAGS, **(flags or {})})
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -174,11 +183,12 @@ def _replay(args: argparse.Namespace) -> int:
 
         request = replay_request(args.path, args.var, args.dry_run, args.max_steps, args.trace_dir,
                                  verify=False if args.no_verify else None, reground=args.reground)
-        code = submit_or_none(settings, request)
+        code = submit_or_none(settings, request, note=_daemon_executor_note(args.backend))
         if code is not None:
             return code
     if args.max_steps is None:  # a script runs to its end: one step per action plus the final one
-        settings = settings_from(args, **{"loop.max_steps": max(settings.loop.max_steps, len(policy.steps) + 1)})
+        settings = settings_from(args, {"loop.max_steps": f"{args.path} ({len(policy.steps)} steps)"},
+                                 **{"loop.max_steps": max(settings.loop.max_steps, len(policy.steps) + 1)})
     if Path(args.path).is_dir() or Path(args.path).name == TRACE_FILE:  # a trace: replay that verifies
         from agent.verify import replay_trace
 
@@ -214,11 +224,12 @@ def _run(args: argparse.Namespace) -> int:
     if not args.task.strip():
         raise ConfigError("the task must not be empty: say what to do, e.g. deskpilot run \"open the file menu\"")
     models = {"model.backend": args.model_backend, "model.name": args.model, "model.base_url": args.base_url}
-    settings = settings_from(args, **models)
+    settings = settings_from(args, {"executor.backend": "--executor"}, **models)
     if not args.no_daemon and not any(models.values()):  # a running daemon has the model loaded already
         from agent.client import run_request, submit_or_none
 
-        code = submit_or_none(settings, run_request(args.task, args.dry_run, args.max_steps, args.trace_dir))
+        code = submit_or_none(settings, run_request(args.task, args.dry_run, args.max_steps, args.trace_dir),
+                              note=_daemon_executor_note(args.backend, "--executor"))
         if code is not None:
             return code
     build_computer(settings).close()  # no usable display: say so before a model is loaded
@@ -227,6 +238,14 @@ def _run(args: argparse.Namespace) -> int:
         return report(execute(args.task, policy, settings, {"model": describe(settings)}))
     finally:
         policy.close()
+
+
+def _daemon_executor_note(backend: str | None, flag: str = "--backend") -> str:
+    """What to say when the daemon takes a task whose executor was chosen here: the daemon keeps its own."""
+    if not backend:
+        return ""
+    return (f"{flag} {backend} is not used: the daemon's executor runs the task (executor.backend of its "
+            f"config); --no-daemon runs it here with {backend}")
 
 
 def _demo(args: argparse.Namespace) -> int:

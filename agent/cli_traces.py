@@ -1,7 +1,9 @@
 """The trace commands of the `deskpilot` CLI: record, script-from, report, export.
 
 Kept out of agent.cli so that module stays about running tasks; `add_commands` registers these
-sub-commands on its parser and every handler follows its conventions (one-line errors, exit codes).
+sub-commands on its parser and every handler follows its conventions (one-line errors, exit codes;
+an output file that cannot be written is an `agent.output.OutputError`, exit 2). `export` ends with
+a note on stderr: the image budget training must use for the coordinates to match.
 Not for: the work itself (agent.record, agent.script_from, agent.report, agent.export).
 """
 
@@ -73,10 +75,12 @@ def _report(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from agent.cli import settings_from
-    from agent.export import export_qwen_sft
+    from agent.export import export_qwen_sft, training_note
 
     result = export_qwen_sft(args.paths, args.out, settings_from(args), args.include_all)
     for line in result.skipped:
         print(f"skipped {line}", file=sys.stderr)
     print(f"exported {result.records} record(s) and {result.images} image(s) to {result.out}")
+    if result.records:
+        print(f"deskpilot: {training_note(result)}", file=sys.stderr)
     return 0 if result.records else 1

@@ -3,9 +3,10 @@
 `submit_or_none(settings, request)` connects to the daemon's socket; when nobody answers there it
 returns None and the caller runs the task in-process. Otherwise it streams the task: one line per
 step on stderr (index, action, verdict, outcome, timings), confirmation questions answered on this
-terminal (no terminal, or no answer in time: not allowed), and the end printed like an in-process
-run, returning its exit code. Ctrl+C closes the connection, which makes the daemon cancel the task.
-`request` sends one status/queue/cancel request and returns the typed reply.
+terminal (no terminal, or no answer in time: not allowed), the run's notices (paused, resumed) on
+stderr, and the end printed like an in-process run, returning its exit code. Ctrl+C closes the
+connection, which makes the daemon cancel the task.
+`request` sends one status/queue/cancel/resume request and returns the typed reply.
 Not for: the server (`agent.daemon`) or argument parsing (`agent.daemon_cli`).
 """
 
@@ -30,6 +31,7 @@ from agent.protocol import (
     End,
     ErrorReply,
     LineReader,
+    Notice,
     Options,
     ProtocolError,
     Queued,
@@ -111,8 +113,10 @@ def run_request(task: str, dry_run: bool | None = None, max_steps: int | None = 
 
 
 def submit_or_none(settings: Settings, request: Submit, env: Mapping[str, str] | None = None,
-                   confirm: Confirm | None = None) -> int | None:
-    """Run `request` on the daemon and return its exit code; None when no daemon answers."""
+                   confirm: Confirm | None = None, note: str = "") -> int | None:
+    """Run `request` on the daemon and return its exit code; None when no daemon answers.
+
+    `note`: one more line to print once the daemon takes the task (an option of this command it ignores)."""
     endpoint = local_endpoint(settings, env)
     try:
         sock = connect(endpoint)
@@ -120,6 +124,8 @@ def submit_or_none(settings: Settings, request: Submit, env: Mapping[str, str] |
         return None
     print(f"deskpilot: handing the task to the daemon on {endpoint} (its config applies; --no-daemon runs "
           "it here)", file=sys.stderr, flush=True)
+    if note:
+        print(f"deskpilot: {note}", file=sys.stderr, flush=True)
     return stream(sock, _with_token(request, endpoint), confirm or ask_on_tty)
 
 
@@ -155,6 +161,8 @@ def _show(reply: Any, sock: socket.socket, confirm: Confirm, out: IO[str], err: 
             print(f"task {task_id} started; trace: {trace_dir}", file=err, flush=True)
         case StepEvent():
             print(step_line(reply), file=err, flush=True)
+        case Notice(message=message):
+            print(f"deskpilot: {message}", file=err, flush=True)
         case ConfirmRequest():
             answer = ConfirmAnswer(type="confirm", question=reply.question, approve=bool(confirm(reply)))
             sock.sendall(encode(answer))

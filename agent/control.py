@@ -4,8 +4,10 @@ the wall-time limit and the action-rate limit.
 `Control.before_step` is called before every model call and `Control.before_action` before every
 action: they block while a person has taken over, and say when the run must end (stopped, out of
 time) or the action must not run (stopped, a takeover happened since the screen was seen, over
-the rate). `Control.sleep` is the stop-aware sleep for `wait` actions. `Pause` is the takeover
-state shared with the input monitor (`agent.takeover`), the resume hotkey and SIGUSR1.
+the rate). `Control.sleep` is the sleep for `wait` actions and the rate limit: it ends early when
+the run is stopped or its wall time runs out (`remaining` bounds the settle wait too). `Pause` is
+the takeover state shared with the input monitor (`agent.takeover`), the resume hotkeys, SIGUSR1
+and the daemon's `resume` request.
 Not for: noticing input or hotkeys (`agent.takeover`, `agent.hotkeys`), or deciding what a step is.
 """
 
@@ -27,9 +29,10 @@ Announce = Callable[[str, dict[str, object]], None]
 
 @dataclass(frozen=True)
 class Hold:
-    """Why an allowed action must not run now: the run was stopped, a person took over, or the rate."""
+    """Why an allowed action must not run now: the run was stopped, a person took over, the rate, or the
+    time limit ran out while waiting for the rate."""
 
-    kind: Literal["cancelled", "interrupted", "denied"]
+    kind: Literal["cancelled", "interrupted", "denied", "max_time"]
     reason: str
     rule: str = ""
 
@@ -109,6 +112,7 @@ class Control:
         self.limits = safety.limits
         self.started = clock()
         self.rate = RateWindow(self.limits.max_actions_per_minute, clock)
+        self.out_of_time = False  # a sleep was cut short by the wall-time limit
 
     @property
     def epoch(self) -> int:
@@ -120,9 +124,14 @@ class Control:
         if self.stop.is_set():
             return "cancelled", "stopped by the user before the model call"
         limit = self.limits.max_wall_time_s
-        if limit and self.clock() - self.started >= limit:
+        if limit and (self.out_of_time or self.clock() - self.started >= limit):
             return "max_time", f"reached the time limit ({limit:g} s)"
         return None
+
+    def remaining(self) -> float | None:
+        """Seconds left of the wall-time limit (None: no limit)."""
+        limit = self.limits.max_wall_time_s
+        return max(0.0, limit - (self.clock() - self.started)) if limit else None
 
     def before_action(self, action: Action, epoch: int) -> Hold | None:
         """Wait out a takeover and the rate limit; then why `action` must not run now, if so."""
@@ -138,12 +147,20 @@ class Control:
             per = self.limits.max_actions_per_minute
             return Hold("denied", f"more than {per} actions in a minute; wait {delay:.0f} s", "rate_limit")
         if delay > 0 and not self.sleep(delay):
-            return Hold("cancelled", "cancelled while waiting for the rate limit")
+            if self.stop.is_set():
+                return Hold("cancelled", "cancelled while waiting for the rate limit")
+            return Hold("max_time", "the time limit ran out while waiting for the rate limit")
         if self.pause.epoch != epoch:
             return Hold("interrupted", "a person took over while waiting for the rate limit")
         self.rate.admit()
         return None
 
     def sleep(self, seconds: float) -> bool:
-        """Sleep up to `seconds`, ending early when stopped; True if it slept the whole time."""
+        """Sleep up to `seconds`, ending early when stopped or when the wall time runs out (the next
+        `before_step` then ends the run); True if it slept the whole time."""
+        left = self.remaining()
+        if left is not None and left < seconds:
+            if not self.stop.wait(left):
+                self.out_of_time = True
+            return False
         return not self.stop.wait(seconds)

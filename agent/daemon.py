@@ -37,6 +37,8 @@ from agent.protocol import (
     ProtocolError,
     QueueReply,
     QueueRequest,
+    ResumeReply,
+    ResumeRequest,
     StatusReply,
     StatusRequest,
     Submit,
@@ -177,13 +179,22 @@ class Daemon:
         if not given or not hmac.compare_digest(given, self.token.encode()):
             raise ProtocolError("unauthorized", "a valid token is required over TCP")
 
-    def _answer(self, request: StatusRequest | QueueRequest | CancelRequest) -> Any:
+    def resume(self, how: str) -> ResumeReply | ErrorReply:
+        """Resume the running task if a takeover paused it (the daemon's SIGUSR1 handler calls this)."""
+        reply = self.worker.resume(None, how)
+        if isinstance(reply, ErrorReply):
+            self.log(f"{how}: {reply.message}")
+        return reply
+
+    def _answer(self, request: StatusRequest | QueueRequest | CancelRequest | ResumeRequest) -> Any:
         if isinstance(request, StatusRequest):
             return StatusReply(pid=os.getpid(), policy=self.model.describe(), running=self.store.running(),
                                queued=len(self.store.queued()))
         if isinstance(request, QueueRequest):
             running = self.store.running()
             return QueueReply(tasks=[*([running] if running else []), *self.store.queued(), *self.store.recent()])
+        if isinstance(request, ResumeRequest):
+            return self.worker.resume(request.id, "deskpilot resume")
         return self.worker.cancel(request.id, "cancelled by request")
 
     def _submit(self, request: Submit, conn: socket.socket, line: LineReader) -> None:

@@ -29,7 +29,8 @@ class TaskProblem(ValueError):
 def check(request: Submit, model: ModelHolder) -> None:
     """Refuse at submit time what would fail at once: a bad script or trace, a run with no model."""
     if request.kind == "run" and model.factory is None:
-        raise TaskProblem("this daemon has no model policy, so it takes replays only")
+        raise TaskProblem("this daemon has no model policy (started with --no-model), so it takes replays only; "
+                          "`deskpilot run --no-daemon` runs the task here with the configured model")
     if request.kind == "replay":
         _load(request)
 

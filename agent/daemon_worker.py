@@ -4,8 +4,11 @@ Only this thread drives the desktop, so tasks never interleave. A task runs thro
 `agent.runner.execute` like any in-process run (same gate, same trace), with `RunHooks` that
 stream each step to the submitting client, route confirmations to it and expose the stop flag.
 `cancel` stops the running task (or drops a queued one); a client that disconnects mid-task
-cancels it the same way, and the loop ends with status cancelled in the trace. The model policy
-is built once by `ModelHolder` and reused by every `run` task (and to ground scripted targets).
+cancels it the same way, and the loop ends with status cancelled in the trace. `resume` resumes
+the running task when a person's takeover paused it (the `resume` request, and SIGUSR1 to the
+daemon process); the run's notices (paused, resumed, ...) go to the submitting client. The model
+policy is built once by `ModelHolder` and reused by every `run` task (and to ground scripted
+targets).
 Not for: sockets and the protocol edge (`agent.daemon`).
 """
 
@@ -17,15 +20,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actions.computer import Computer
 from agent.config import Settings
 from agent.daemon_session import ClientConfirmer, Session
-from agent.protocol import CancelReply, End, ErrorReply, Queued, Started, StepEvent, Submit
+from agent.protocol import CancelReply, End, ErrorReply, Notice, Queued, ResumeReply, Started, StepEvent, Submit
 from agent.queue_store import QueueStore
 from agent.run_hooks import RunHooks
 from policies.base import Policy
+
+if TYPE_CHECKING:
+    from agent.safety import SafetySession
 
 PolicyFactory = Callable[[Settings], Policy]
 ComputerFactory = Callable[[Settings], Computer]
@@ -67,6 +73,7 @@ class _Current:
     stop: threading.Event = field(default_factory=threading.Event)
     trace_dir: Path | None = None
     cause: str = ""
+    safety: SafetySession | None = None  # set once the run is assembled (resume goes through it)
 
 
 class Worker:
@@ -109,6 +116,18 @@ class Worker:
                 return CancelReply(id=task_id, was="queued")
         what = f"no task {task_id} is queued or running" if task_id else "no task is running"
         return ErrorReply(code="not_found", message=what, id=task_id)
+
+    def resume(self, task_id: str | None, how: str = "deskpilot resume") -> ResumeReply | ErrorReply:
+        """Resume the running task if a takeover paused it (from any thread, a signal handler too)."""
+        with self._lock:
+            current = self.current
+            if current is None or task_id not in (None, current.task_id):
+                what = f"task {task_id} is not running" if task_id else "no task is running"
+                return ErrorReply(code="not_found", message=what, id=task_id)
+            safety = current.safety
+        resumed = safety is not None and safety.resume(how)  # outside the lock: resuming tells the client
+        self.log(f"task {current.task_id} " + ("resumed" if resumed else "was not paused") + f" ({how})")
+        return ResumeReply(id=current.task_id, was="paused" if resumed else "running")
 
     def disconnected(self, session: Session) -> None:
         """The submitting client went away before the end: cancel its task unless it detached."""
@@ -181,7 +200,11 @@ class Worker:
         confirmer = ClientConfirmer(lambda: self.sessions.get(task_id), task_id,
                                     self.settings.safety.confirm_timeout_s, current.stop, lambda: current.trace_dir)
         hooks = RunHooks(confirmer=confirmer, stop=current.stop, on_start=lambda d: self._started(current, d),
-                         on_step=lambda i, r: self._step(task_id, i, r))
+                         on_step=lambda i, r: self._step(task_id, i, r),
+                         on_safety=lambda safety: setattr(current, "safety", safety),
+                         on_notice=lambda event, line: self._send(task_id, Notice(id=task_id, event=event,
+                                                                                  message=line)),
+                         resume_via="`deskpilot resume`", stop_via="`deskpilot cancel`")
         computer = self.computer_factory(prepared.settings) if self.computer_factory else None
         try:
             report = execute(prepared.task, prepared.policy, prepared.settings,

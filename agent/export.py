@@ -15,7 +15,12 @@ time). Each image is the step's screenshot resized to W′×H′ (`resize_for_mo
 `images/` next to the output, referenced by a path relative to the output's directory; the answer's
 coordinates are mapped into that W′×H′ space (`coords.to_model`). By default only steps of runs
 that ended in success, and of those only executed steps and the final one; `--all`: every step
-with an action. Traces without a task text are skipped (a model cannot learn what was asked).
+with an action. Traces without a task text are skipped (a model cannot learn what was asked), and
+so are steps whose screenshot is missing or unreadable (a crash can cut the last ones short), each
+with a line in `skipped`. Every trace is read and checked before anything is written, and the JSONL
+file is written atomically (`agent.output`), so a failed export leaves no partial data.
+Training must resize images with the same budget, or the coordinates no longer match the pixels:
+`training_note` says how (LLaMA-Factory's default `image_max_pixels` is 768*768, smaller than ours).
 Not for: training, or checking that a trace is worth learning from.
 """
 
@@ -23,13 +28,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actions.schema import ActionError, action_to_json, parse_action, with_points
 from agent.config import Settings
+from agent.output import check_file, make_dir, write_atomically, writing
 from agent.trace import Trace, read_trace
 from policies.base import Decision, Outcome, StepRecord
 from policies.qwen.coords import to_model
@@ -47,28 +53,48 @@ class ExportResult:
     records: int = 0
     images: int = 0
     skipped: list[str] = field(default_factory=list)
+    min_pixels: int = 0  # the image budget the images were resized with (model.min_pixels/max_pixels)
+    max_pixels: int = 0
 
 
 def export_qwen_sft(paths: Sequence[str | Path], out: str | Path, settings: Settings,
                     include_all: bool = False) -> ExportResult:
-    """Write the JSONL file `out` (and its images) from the traces at `paths`."""
+    """Write the JSONL file `out` (and its images) from the traces at `paths`.
+
+    Every trace is read and checked before anything is written; the JSONL file appears whole or
+    not at all (a failure leaves no partial file, and an older `out` untouched).
+    """
     from agent.models import qwen_options
 
-    out = Path(out)
-    (out.parent / "images").mkdir(parents=True, exist_ok=True)
-    result, options = ExportResult(out), qwen_options(settings)
-    with open(out, "w", encoding="utf-8") as f:
-        for path in paths:
-            trace = read_trace(path)
-            why = _skip_reason(trace, include_all)
-            if why:
-                result.skipped.append(f"{trace.dir}: {why}")
-                continue
-            for record in _Exporter(trace, out.parent, options, include_all, result).records():
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                result.records += 1
+    out, options = Path(out), qwen_options(settings)
+    traces = [read_trace(path) for path in paths]  # a bad trace: TraceError before any output
+    check_file(out)
+    result = ExportResult(out, min_pixels=options.min_pixels, max_pixels=options.max_pixels)
+    make_dir(out.parent / "images")
+    write_atomically(out, _lines(traces, out.parent, options, include_all, result))
     _dataset_info(out)
     return result
+
+
+def training_note(result: ExportResult) -> str:
+    """One line: the image budget training must use, and where relative image paths resolve from."""
+    n, m, where = result.max_pixels, result.min_pixels, result.out.parent
+    return (f"note: images were resized with max_pixels={n} (min_pixels={m}) and the answers' coordinates are in "
+            f"that space: train with the same budget (LLaMA-Factory: image_max_pixels: {n}, image_min_pixels: {m}, "
+            f"dataset_dir: {where}; ms-swift: MAX_PIXELS={n} MIN_PIXELS={m}, run from {where}: image paths are "
+            "relative to it)")
+
+
+def _lines(traces: Sequence[Trace], base: Path, options: Any, include_all: bool,
+           result: ExportResult) -> Iterator[str]:
+    for trace in traces:
+        why = _skip_reason(trace, include_all)
+        if why:
+            result.skipped.append(f"{trace.dir}: {why}")
+            continue
+        for record in _Exporter(trace, base, options, include_all, result).records():
+            yield json.dumps(record, ensure_ascii=False) + "\n"
+            result.records += 1
 
 
 def _skip_reason(trace: Trace, include_all: bool) -> str:
@@ -87,6 +113,7 @@ class _Exporter:
         self.trace, self.base, self.options, self.all, self.result = trace, base, options, include_all, result
         self.history: list[StepRecord] = []
         self._resized: dict[int, Any] = {}
+        self._unusable: set[int] = set()  # steps whose screenshot is missing or unreadable (said once)
         self._paths: dict[int, str] = {}  # id(resized image) → relative path
         digest = hashlib.sha1(str(trace.dir.resolve()).encode()).hexdigest()[:6]
         self.prefix = f"{trace.dir.name}-{digest}"
@@ -107,17 +134,27 @@ class _Exporter:
             self.history.append(_step_record(step, action))
 
     def _image(self, step: dict[str, Any]) -> tuple[Any, ModelFrame] | None:
+        """The step's screenshot resized to W′×H′; None (and a line in `skipped`) when it is missing or
+        unreadable — a crash can leave the last screenshots missing or cut short."""
         index, name = int(step.get("index", 0)), step.get("screenshot")
         path = self.trace.dir / name if isinstance(name, str) else None
-        if path is None or not path.is_file():
-            self.result.skipped.append(f"{self.trace.dir}: step {index}: no screenshot")
+        if index in self._unusable:
             return None
+        if path is None or not path.is_file():
+            return self._unusable_image(index, "no screenshot")
         from PIL import Image
 
-        with Image.open(path) as raw:
-            image, frame = resize_for_model(raw.convert("RGB"), self.options.min_pixels, self.options.max_pixels)
+        try:
+            with Image.open(path) as raw:
+                image, frame = resize_for_model(raw.convert("RGB"), self.options.min_pixels, self.options.max_pixels)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # PIL's "not a good PNG"
+            return self._unusable_image(index, f"unreadable screenshot {path.name} ({_first_line(exc)})")
         self._resized[index] = image
         return image, frame
+
+    def _unusable_image(self, index: int, why: str) -> None:
+        self._unusable.add(index)
+        self.result.skipped.append(f"{self.trace.dir}: step {index}: {why}")
 
     def _history_images(self) -> dict[int, Any]:
         """The resized screenshots of the earlier steps the prompt may show (history_images - 1 of them)."""
@@ -148,7 +185,7 @@ class _Exporter:
         if key not in self._paths:
             index = next(i for i, im in self._resized.items() if im is image)
             relative = f"images/{self.prefix}-step-{index:04d}.png"
-            image.save(self.base / relative, format="PNG")
+            writing(self.base / relative, image.save, self.base / relative, "PNG")
             self._paths[key] = relative
             self.result.images += 1
         return self._paths[key]
@@ -183,4 +220,8 @@ def _dataset_info(out: Path) -> None:
         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
                  "system_tag": "system"},
     }
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_atomically(path, [json.dumps(info, indent=2) + "\n"])
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from actions.computer import Computer
 from actions.dispatch import Placement, perform
-from actions.gate import Confirmer, Gate, Verdict, after_confirmation
+from actions.gate import Confirmer, Gate, Verdict
 from actions.geometry import Screenshot
 from actions.schema import Answer, Terminate, action_to_json, normalized_points, points_of
 from agent.config import Settings
@@ -155,21 +155,19 @@ def _act(
 
 
 def _review(action: Any, shot: Screenshot, agent: Agent, ask: bool = True) -> Verdict:
-    verdict = agent.gate.review(action, shot)
-    if verdict.decision != "confirm" or not ask:
-        return verdict
-    try:
-        answer = agent.confirmer.ask(action, verdict, shot)
-    except Exception as exc:  # a broken confirmer must not let the action through
-        return Verdict("deny", verdict.rule, f"{verdict.reason} — confirmation failed: {exc}", "failed")
-    return after_confirmation(verdict, answer)
+    """The gate's verdict, a confirm one put to the confirmer (unless `ask` is off: a dry run)."""
+    return agent.gate.review(action, shot, agent.confirmer if ask else None)
 
 
 def _held(index: int, decision: Decision, verdict: Verdict, hold: Hold,
           agent: Agent) -> tuple[StepRecord | None, None]:
-    """The record of an allowed action that did not run: stopped, overtaken or over the rate."""
-    if hold.kind == "interrupted":
-        agent.trace.event("interrupted", action=action_to_json(decision.action), detail=hold.reason)
+    """The record of an allowed action that did not run: stopped, overtaken, over the rate or out of time.
+
+    One overtaken by a takeover (or by the time limit) is dropped, not a step: its trace event keeps its verdict.
+    """
+    if hold.kind in ("interrupted", "max_time"):
+        agent.trace.event(hold.kind, action=action_to_json(decision.action), verdict=verdict.to_json(),
+                          detail=hold.reason)
         return None, None
     if hold.kind == "denied":
         denial = Verdict("deny", hold.rule, hold.reason)
@@ -179,9 +177,14 @@ def _held(index: int, decision: Decision, verdict: Verdict, hold: Hold,
 
 
 def _settle(before: Screenshot, agent: Agent, timings: dict[str, float]) -> SettleResult | None:
-    if agent.settings.settle.mode == "off":
+    cfg = agent.settings.settle
+    if cfg.mode == "off":
         return None
-    result = settle(agent.computer.screenshot, before, agent.settings.settle, agent.stop)
+    left = agent.control.remaining() if agent.control is not None else None
+    if left is not None:  # waiting for the screen must not outlast the run's time limit
+        ms = int(left * 1000)
+        cfg = cfg.model_copy(update={"timeout_ms": min(cfg.timeout_ms, ms), "fixed_ms": min(cfg.fixed_ms, ms)})
+    result = settle(agent.computer.screenshot, before, cfg, agent.stop)
     timings["settle"] = round(result.ms, 2)
     return result
 

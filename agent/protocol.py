@@ -1,11 +1,12 @@
 """The daemon's wire protocol: newline-delimited JSON objects, validated into frozen typed values.
 
-A connection carries one request (its first line). `status`, `queue` and `cancel` get one reply
-and the daemon closes the connection. `submit` turns the connection into a session: the daemon
-streams events for that task (`queued`, `started`, `step`, `confirm_request`, `end`) and the client
-may send `confirm` answers; the daemon closes after `end`. A client that closes a session before
-`end` cancels its task (unless it asked for `detach`). Every message is a JSON object with a
-`type`, at most `daemon.max_message_bytes` long; unknown types and unknown fields are rejected.
+A connection carries one request (its first line). `status`, `queue`, `cancel` and `resume` get
+one reply and the daemon closes the connection. `submit` turns the connection into a session: the
+daemon streams events for that task (`queued`, `started`, `step`, `confirm_request`, `notice`,
+`end`) and the client may send `confirm` answers; the daemon closes after `end`. A client that
+closes a session before `end` cancels its task (unless it asked for `detach`). Every message is a
+JSON object with a `type`, at most `daemon.max_message_bytes` long; unknown types and unknown
+fields are rejected.
 Anything unusable gets an `error` reply; it never reaches code behind this edge.
 Not for: sockets, authentication or running tasks (`agent.daemon`, `agent.daemon_worker`).
 """
@@ -84,6 +85,14 @@ class CancelRequest(_Request):
     token: str | None = Field(None, max_length=4096)
 
 
+class ResumeRequest(_Request):
+    """Resume a task paused because a person took over (like its resume hotkey)."""
+
+    type: Literal["resume"]
+    id: str | None = Field(None, pattern=TASK_ID)  # none: the running task
+    token: str | None = Field(None, max_length=4096)
+
+
 class ConfirmAnswer(_Request):
     """Sent by a client inside its submit session, answering `confirm_request` number `question`."""
 
@@ -92,7 +101,8 @@ class ConfirmAnswer(_Request):
     approve: bool
 
 
-Request = Annotated[Union[Submit, StatusRequest, QueueRequest, CancelRequest], Field(discriminator="type")]
+Request = Annotated[Union[Submit, StatusRequest, QueueRequest, CancelRequest, ResumeRequest],
+                    Field(discriminator="type")]
 
 
 class _Reply(BaseModel):
@@ -138,6 +148,15 @@ class ConfirmRequest(_Reply):
     reason: str
     timeout_s: float
     preview: str | None = None
+
+
+class Notice(_Reply):
+    """Something the person at the client should know now: the run paused, resumed, a listener is missing."""
+
+    type: Literal["notice"] = "notice"
+    id: str
+    event: str
+    message: str
 
 
 class End(_Reply):
@@ -186,8 +205,15 @@ class CancelReply(_Reply):
     was: Literal["queued", "running"]
 
 
+class ResumeReply(_Reply):
+    type: Literal["resumed"] = "resumed"
+    id: str
+    was: Literal["paused", "running"]  # running: it was not paused, nothing changed
+
+
 Reply = Annotated[
-    Union[ErrorReply, Queued, Started, StepEvent, ConfirmRequest, End, StatusReply, QueueReply, CancelReply],
+    Union[ErrorReply, Queued, Started, StepEvent, ConfirmRequest, Notice, End, StatusReply, QueueReply, CancelReply,
+          ResumeReply],
     Field(discriminator="type"),
 ]
 _REQUEST: TypeAdapter[Any] = TypeAdapter(Request)
@@ -195,7 +221,7 @@ _ANSWER: TypeAdapter[ConfirmAnswer] = TypeAdapter(ConfirmAnswer)
 _REPLY: TypeAdapter[Any] = TypeAdapter(Reply)
 
 
-def decode_request(line: bytes) -> Submit | StatusRequest | QueueRequest | CancelRequest:
+def decode_request(line: bytes) -> Submit | StatusRequest | QueueRequest | CancelRequest | ResumeRequest:
     return _decode(_REQUEST, line)
 
 

@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from agent.output import write_atomically
 from agent.trace import Trace, read_trace
 
 _CSS = """
@@ -41,8 +42,7 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     """Render the trace at `path` to `out` (default: report.html inside the trace directory)."""
     trace = read_trace(path)
     target = Path(out) if out is not None else trace.dir / "report.html"
-    target.write_text(render(trace), encoding="utf-8")
-    return target
+    return write_atomically(target, [render(trace)])  # OutputError naming `target` when it cannot be written
 
 
 def render(trace: Trace) -> str:
@@ -50,7 +50,7 @@ def render(trace: Trace) -> str:
     title = f"deskpilot trace: {h.get('task') or '(no task)'}"
     steps = "\n".join(_step(trace, step) for step in trace.steps)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{_e(title)}</title>'
             f"<style>{_CSS}</style></head>\n<body>\n{_header(trace)}\n{steps}\n{_footer(trace)}\n</body></html>\n")
 
 
@@ -63,12 +63,12 @@ def _header(trace: Trace) -> str:
             ("model", _json(h["model"]) if "model" in h else ""),
             ("replay", _json(h["replay"]) if "replay" in h else ""),
             ("steps", str(len(trace.steps))), ("trace", str(trace.dir))]
-    table = "".join(f"<tr><td><b>{escape(k)}</b></td><td>{escape(str(v))}</td></tr>" for k, v in rows if v)
-    config = f"<details><summary>config</summary><pre>{escape(_json(h['config'], 2))}</pre></details>" \
+    table = "".join(f"<tr><td><b>{_e(k)}</b></td><td>{_e(v)}</td></tr>" for k, v in rows if v)
+    config = f"<details><summary>config</summary><pre>{_e(_json(h['config'], 2))}</pre></details>" \
         if "config" in h else ""
-    return (f'<header><h1>{escape(str(h.get("task") or "(no task)"))}</h1>'
-            f'<p>final status <span class="badge {escape(status)}" id="final-status">{escape(status)}</span> '
-            f"{escape(str(end.get('reason', '')))}</p><table>{table}</table>{config}</header>")
+    return (f'<header><h1>{_e(h.get("task") or "(no task)")}</h1>'
+            f'<p>final status <span class="badge {_e(status)}" id="final-status">{_e(status)}</span> '
+            f"{_e(end.get('reason', ''))}</p><table>{table}</table>{config}</header>")
 
 
 def _footer(trace: Trace) -> str:
@@ -76,35 +76,35 @@ def _footer(trace: Trace) -> str:
     if end is None:
         return "<footer>The trace has no end line: the run was cut off.</footer>"
     fields = {k: v for k, v in end.items() if k != "type" and v is not None}
-    return f"<footer><h2>End</h2><pre>{escape(_json(fields, 2))}</pre></footer>"
+    return f"<footer><h2>End</h2><pre>{_e(_json(fields, 2))}</pre></footer>"
 
 
 def _step(trace: Trace, step: dict[str, Any]) -> str:
-    index = step.get("index")
+    index = _e(step.get("index"))  # an integer (read_trace checks it); escaped like every value from the trace
     action = step.get("action") or {}
     outcome = step.get("outcome") or {}
     verdict = step.get("verdict") or {}
     meta = step.get("policy") or {}
     check = meta.get("verify") or {}
-    title = escape(_short(action) if action else "no usable action")
-    badges = f'<span class="badge {escape(str(outcome.get("status", "")))}">{escape(str(outcome.get("status", "")))}' \
-             "</span>"
+    title = _e(_short(action) if action else "no usable action")
+    status = _e(outcome.get("status", ""))
+    badges = f'<span class="badge {status}">{status}</span>'
     if check.get("result") and check["result"] != "skipped":
-        badges += f'<span class="badge {escape(check["result"])}">verify: {escape(check["result"])}</span>'
+        badges += f'<span class="badge {_e(check["result"])}">verify: {_e(check["result"])}</span>'
     rows = [
-        ("action", f"<pre>{escape(_json(action))}</pre>" if action else "—"),
-        ("model text", f"<pre>{escape(step['raw_text'])}</pre>" if step.get("raw_text") else "—"),
-        ("verdict", escape(f"{verdict.get('decision', '')} ({verdict.get('rule', '')}) {verdict.get('reason', '')}")
-         if verdict else "not reviewed (recorded by a person)" if step.get("policy", {}).get("recorded") else "—"),
-        ("outcome", escape(f"{outcome.get('status', '')} {outcome.get('detail', '')}")),
-        ("feedback", escape(step.get("feedback") or "")),
-        ("error", escape(step.get("error") or "")),
-        ("verification", f"<pre>{escape(_json(check))}</pre>" if check else ""),
-        ("stop reason", escape(meta.get("stop_reason", ""))),
-        ("timings", escape(_timings(step.get("timings_ms") or {}))),
-        ("effect", escape(_json(step["effect"])) if step.get("effect") else ""),
+        ("action", f"<pre>{_e(_json(action))}</pre>" if action else "—"),
+        ("model text", f"<pre>{_e(step['raw_text'])}</pre>" if step.get("raw_text") else "—"),
+        ("verdict", _e(f"{verdict.get('decision', '')} ({verdict.get('rule', '')}) {verdict.get('reason', '')}")
+         if verdict else "not reviewed (recorded by a person)" if meta.get("recorded") else "—"),
+        ("outcome", _e(f"{outcome.get('status', '')} {outcome.get('detail', '')}")),
+        ("feedback", _e(step.get("feedback") or "")),
+        ("error", _e(step.get("error") or "")),
+        ("verification", f"<pre>{_e(_json(check))}</pre>" if check else ""),
+        ("stop reason", _e(meta.get("stop_reason") or "")),
+        ("timings", _e(_timings(step.get("timings_ms") or {}))),
+        ("effect", _e(_json(step["effect"])) if step.get("effect") else ""),
     ]
-    details = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in rows if v)
+    details = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows if v)
     return (f'<section class="step" id="step-{index}" data-step="{index}"><h2>Step {index} · {title}{badges}</h2>'
             f"{_shot(trace, step)}<dl>{details}</dl></section>")
 
@@ -118,7 +118,7 @@ def _shot(trace: Trace, step: dict[str, Any]) -> str:
     width, height = _png_size(data) or _screen(trace)
     src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     alt = f"screenshot before step {step.get('index')}"
-    return (f'<div class="shot"><img src="{src}" alt="{escape(alt)}" width="{width}" height="{height}">'
+    return (f'<div class="shot"><img src="{src}" alt="{_e(alt)}" width="{width}" height="{height}">'
             f"{_overlay(step, width, height)}</div>")
 
 
@@ -162,3 +162,8 @@ def _timings(timings: dict[str, Any]) -> str:
 
 def _json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def _e(value: Any) -> str:
+    """Any value from the trace as HTML text (quotes too: it may land in an attribute)."""
+    return escape(str(value), quote=True)

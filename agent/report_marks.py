@@ -8,6 +8,7 @@ Not for: the page around them (agent.report).
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 RED, BLUE, PURPLE = "#e0245e", "#1f6feb", "#8250df"
@@ -17,7 +18,7 @@ _RINGS = {"left_click": 1, "right_click": 1, "middle_click": 1, "double_click": 
 def marks(step: dict[str, Any], width: int, height: int) -> str:
     action = step.get("action") or {}
     name, r = action.get("action"), max(8, round(min(width, height) / 60))
-    index = step.get("index", 0)
+    index = step.get("index") if isinstance(step.get("index"), int) else 0  # in marker ids: never text
     out = [_defs(index)]
     check = (step.get("policy") or {}).get("verify") or {}
     out.append(_verification(check, index, r))
@@ -31,7 +32,9 @@ def marks(step: dict[str, Any], width: int, height: int) -> str:
             out += [_ring(start, r, RED), _line(start, point, RED, index)]
         out += [_dot(point, RED), _label(point, r, "drag")]
     elif name in ("scroll", "hscroll"):
-        out.append(_scroll(point or (width // 2, height // 2), name, int(action.get("pixels") or 0), r, index))
+        pixels = action.get("pixels")
+        amount = int(pixels) if isinstance(pixels, int | float) and abs(pixels) < 1e9 else 0
+        out.append(_scroll(point or (width // 2, height // 2), name, amount, r, index))
     elif name == "mouse_move" and point:
         out += [_ring(point, r, RED, dashed=True), _label(point, r, "move")]
     body = "".join(part for part in out[1:] if part)
@@ -44,10 +47,10 @@ def _verification(check: dict[str, Any], index: int, r: int) -> str:
         return ""
     parts = [f'<rect x="{expected[0] - 3 * r}" y="{expected[1] - 3 * r}" width="{6 * r}" height="{6 * r}" '
              f'fill="none" stroke="{BLUE}" stroke-width="2" stroke-dasharray="6 4" vector-effect="non-scaling-stroke">'
-             f"<title>expected target ({check.get('result')})</title></rect>"]
-    moved = check.get("moved_by")
-    if isinstance(moved, list) and len(moved) == 2 and moved != [0, 0]:
-        found = (expected[0] + int(moved[0]), expected[1] + int(moved[1]))
+             f"<title>expected target ({escape(str(check.get('result')))})</title></rect>"]
+    moved = _xy(check.get("moved_by"))
+    if moved is not None and moved != (0, 0):
+        found = (expected[0] + moved[0], expected[1] + moved[1])
         color = PURPLE if check.get("result") == "regrounded" else BLUE
         parts.append(_line(expected, found, color, index, dashed=True))
     return "".join(parts)
@@ -87,13 +90,12 @@ def _line(a: tuple[int, int], b: tuple[int, int], color: str, index: int, dashed
 
 
 def _label(p: tuple[int, int], r: int, text: str) -> str:
-    from html import escape
-
     return (f'<text x="{p[0] + r + 6}" y="{p[1] - r - 4}" fill="{RED}" stroke="#fff" stroke-width="3" '
             f'paint-order="stroke" font-size="{max(12, r + 4)}" font-family="sans-serif">{escape(text)}</text>')
 
 
 def _xy(value: Any) -> tuple[int, int] | None:
-    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value):
+    if isinstance(value, list | tuple) and len(value) == 2 and all(
+            isinstance(v, int | float) and abs(v) < 1e9 for v in value):  # finite (JSON may hold NaN, Infinity)
         return int(value[0]), int(value[1])
     return None

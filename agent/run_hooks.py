@@ -1,8 +1,10 @@
 """How a caller other than the terminal takes part in a run (the daemon does): `RunHooks`.
 
 Who is asked to confirm, which stop flag the loop watches, and callbacks told the trace directory
-when the run starts and each step as the trace records it. A failing callback is ignored: the
-person watching losing their view must not end or alter the run.
+when the run starts, each step as the trace records it, the run's safety session (so the caller
+can resume a paused run) and each notice the run gives (paused, resumed, ...). `resume_via` and
+`stop_via` name the caller's own commands, which the pause notice offers. A failing callback is
+ignored: the person watching losing their view must not end or alter the run.
 Not for: the run itself (`agent.runner`, `agent.loop`).
 """
 
@@ -19,6 +21,7 @@ from agent.trace import TraceWriter
 
 if TYPE_CHECKING:
     from actions.geometry import Screenshot
+    from agent.safety import SafetySession
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class RunHooks:
     stop: threading.Event | None = None
     on_start: Callable[[Path], None] | None = None
     on_step: Callable[[int, dict[str, Any]], None] | None = None
+    on_safety: Callable[[SafetySession], None] | None = None
+    on_notice: Callable[[str, str], None] | None = None  # (event, the line said on stderr)
+    resume_via: str = ""  # how a paused run resumes besides its hotkey ("": SIGUSR1 to this process)
+    stop_via: str = ""  # how the run stops besides its kill hotkey ("": Ctrl+C here)
 
 
 class ObservedTrace(TraceWriter):
@@ -52,8 +59,13 @@ def trace_writer(directory: Path, png_compress_level: int, hooks: RunHooks) -> T
 
 
 def started(hooks: RunHooks, directory: Path) -> None:
-    if hooks.on_start is not None:
+    call(hooks.on_start, directory)
+
+
+def call(callback: Callable[..., None] | None, *args: Any) -> None:
+    """Call a hook, if there is one; what goes wrong in it is the caller's problem, not the run's."""
+    if callback is not None:
         try:
-            hooks.on_start(directory)
+            callback(*args)
         except Exception:
             pass

@@ -23,7 +23,7 @@ from actions.window import WindowSource
 from agent.config import Settings
 from agent.confirm import SuspendingConfirmer
 from agent.loop import Agent, RunResult, run_task
-from agent.run_hooks import RunHooks, started, trace_writer
+from agent.run_hooks import RunHooks, call, started, trace_writer
 from agent.safety import SafetySession
 from agent.trace import new_trace_dir
 from policies.base import Policy
@@ -76,7 +76,8 @@ def execute(task: str, policy: Policy, settings: Settings, header: dict[str, Any
     desktop = computer is None  # a real desktop: window rules, kill hotkey and takeover apply
     computer = computer or build_computer(settings)
     trace = trace_writer(new_trace_dir(settings.trace.dir), settings.trace.png_compress_level, hooks)
-    safety = SafetySession(settings, trace, desktop, stop=hooks.stop)
+    safety = SafetySession(settings, trace, desktop, stop=hooks.stop, hooks=hooks)
+    call(hooks.on_safety, safety)
     confirmer = safety.confirmer if hooks.confirmer is None else SuspendingConfirmer(
         hooks.confirmer, safety.monitor.suspended)
     agent = Agent(policy, safety.guard(computer), safety.gate, confirmer, trace, settings,

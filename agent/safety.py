@@ -3,7 +3,10 @@ controls around the run (kill hotkey, takeover monitor, resume hotkey and SIGUSR
 
 `build_gate` maps the `safety:` config onto the rules of `actions.rules` / `actions.textrules`.
 `SafetySession` owns one run's stop flag, pause state, limits (`Control`), executor guard and
-listeners; `running()` starts the listeners and stops them again. Where a listener cannot start
+listeners; `running()` starts the listeners and stops them again. A paused run resumes on the
+resume hotkey, on SIGUSR1 when the run owns the main thread (an in-process run), or by the
+caller's own command (`RunHooks.resume_via`: the daemon's `deskpilot resume`); the pause notice
+names only the ways that work for this run. Where a listener cannot start
 (no X display, Wayland) the run goes on and says so: Ctrl+C in the terminal and pyautogui's
 corner fail-safe still stop it. A policy that declares `interrupt_event` gets the stop flag, so
 an in-flight generation can end early.
@@ -31,6 +34,7 @@ from agent.confirm import SuspendingConfirmer, TtyConfirmer
 from agent.control import Control, Pause
 from agent.guarded import GuardedComputer
 from agent.hotkeys import KeyboardWatch
+from agent.run_hooks import RunHooks, call
 from agent.safety_config import SafetySettings
 from agent.takeover import InputLedger, TakeoverMonitor
 from agent.trace import TraceWriter
@@ -84,8 +88,10 @@ class SafetySession:
     """One run's stop flag, pause, limits, gate, confirmer, executor guard and listeners."""
 
     def __init__(self, settings: Settings, trace: TraceWriter, desktop: bool,
-                 stop: threading.Event | None = None, ask: bool | None = None) -> None:
+                 stop: threading.Event | None = None, ask: bool | None = None, hooks: RunHooks | None = None) -> None:
         self.settings, self.trace, self.desktop = settings, trace, desktop
+        self.hooks = hooks or RunHooks()
+        self.hotkeys_on = self.sigusr1_on = False  # which ways to resume work (the pause notice names them)
         safety = settings.safety
         self.stop = stop or threading.Event()
         self.windows = open_windows(desktop)
@@ -99,9 +105,10 @@ class SafetySession:
     def guard(self, computer: Computer) -> GuardedComputer:
         return GuardedComputer(computer, self.control, self.ledger)
 
-    def resume(self, how: str) -> None:
-        self.ledger.quiet(self.ledger.grace_s)
-        self.pause.resume(how)
+    def resume(self, how: str) -> bool:
+        """Resume a paused run (from any thread); False if it was not paused."""
+        self.ledger.quiet(self.ledger.grace_s)  # the keys that asked for it are not a takeover
+        return self.pause.resume(how)
 
     @contextmanager
     def running(self, policy: Any = None) -> Iterator[None]:
@@ -114,8 +121,11 @@ class SafetySession:
                 stack.callback(close)
             if self.desktop:
                 self._start(stack)
-            stack.enter_context(_on_sigusr1(lambda: self.resume("SIGUSR1")))
-            yield
+            self.sigusr1_on = stack.enter_context(_on_sigusr1(lambda: self.resume("SIGUSR1")))
+            try:
+                yield
+            finally:
+                self.hotkeys_on = self.sigusr1_on = False
 
     def _confirmer(self, ask: bool) -> Confirmer:
         if not ask:
@@ -138,23 +148,40 @@ class SafetySession:
                 self._announce("unavailable", {"what": name, "error": f"{type(exc).__name__}: {exc}"})
                 continue
             stack.callback(part.stop)
+            if part is keys:
+                self.hotkeys_on = True
 
     def _kill(self) -> None:
         self.stop.set()
         self._announce("kill", {"t": time.time(), "hotkey": self.settings.safety.kill_hotkey})
 
+    def _ways(self) -> tuple[list[str], list[str]]:
+        """The ways to resume this run, and to stop it, that work now (the pause notice names them)."""
+        safety, hooks = self.settings.safety, self.hooks
+        resume = [safety.takeover.resume_hotkey] if self.hotkeys_on else []
+        if hooks.resume_via:
+            resume.append(hooks.resume_via)
+        elif self.sigusr1_on:
+            resume.append(f"`kill -USR1 {os.getpid()}`")
+        stop = [safety.kill_hotkey] if self.hotkeys_on else []
+        return resume, [*stop, hooks.stop_via or "Ctrl+C in the terminal"]
+
     def _announce(self, event: str, fields: dict[str, object]) -> None:
-        """Say it on stderr and in the trace (from any thread)."""
+        """Say it on stderr, to the caller's notice hook and in the trace (from any thread)."""
         safety = self.settings.safety
+        resume, stop = self._ways()
         lines = {
             "paused": f"paused: a person is using the computer ({fields.get('reason')}). Resume with "
-                      f"{safety.takeover.resume_hotkey} or `kill -USR1 {os.getpid()}`; stop with {safety.kill_hotkey}",
+                      f"{' or '.join(resume) or 'nothing (no resume hotkey or signal works in this run)'}; "
+                      f"stop with {' or '.join(stop)}",
             "resumed": f"resumed ({fields.get('how')})",
             "kill": f"kill hotkey {safety.kill_hotkey} pressed: stopping",
             "unavailable": f"{fields.get('what')} unavailable ({fields.get('error')}); Ctrl+C here and the "
                            "top-left screen corner (pyautogui fail-safe) still stop the run",
         }
-        print(f"deskpilot: {lines.get(event, event)}", file=sys.stderr, flush=True)
+        line = lines.get(event, event)
+        print(f"deskpilot: {line}", file=sys.stderr, flush=True)
+        call(self.hooks.on_notice, event, line)
         try:
             self.trace.event(event, **fields)
         except Exception:  # the trace may be closed already; stderr has said it
@@ -162,14 +189,15 @@ class SafetySession:
 
 
 @contextmanager
-def _on_sigusr1(callback: Any) -> Iterator[None]:
+def _on_sigusr1(callback: Any) -> Iterator[bool]:
+    """Call `callback` on SIGUSR1 while inside; yields whether it could (only the main thread may)."""
     sig = getattr(signal, "SIGUSR1", None)
     if sig is None or threading.current_thread() is not threading.main_thread():
-        yield
+        yield False
         return
     previous = signal.getsignal(sig)
     signal.signal(sig, lambda *_: callback())
     try:
-        yield
+        yield True
     finally:
         signal.signal(sig, previous)

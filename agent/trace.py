@@ -4,8 +4,10 @@
 fsynced as it is written, on the loop's thread, so a crash or SIGKILL loses no finished step.
 Screenshots are converted and PNG-encoded on a writer thread (encoding a 4K frame takes ~100 ms,
 more than the rest of a step): after a hard crash the images of the last few steps (at most
-`MAX_PENDING`) may be missing, never their lines. The end line is written only once every
-screenshot is on disk. `read_trace` reads a trace back, tolerating a torn last line.
+`MAX_PENDING`) may be missing or cut short, never their lines. The end line is written only once every
+screenshot is on disk. `read_trace` reads a trace back, tolerating a torn last line (a crash), and
+checks every other line's shape (`agent.trace_check`): a malformed line is a one-line TraceError
+naming the file and line, so the readers never meet a list where they expect an object.
 Not for: deciding what goes in a step (the loop does).
 """
 
@@ -20,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from agent.trace_check import problem
 
 if TYPE_CHECKING:
     from actions.geometry import Screenshot
@@ -156,8 +160,12 @@ def read_trace(path: str | Path) -> Trace:
                 torn = True
                 break
             raise TraceError(f"{file}: line {number} is not JSON") from None
-    if not records or records[0].get("type") != "header" or records[0].get("schema") != SCHEMA:
+    first = records[0] if records else None
+    if not isinstance(first, dict) or first.get("type") != "header" or first.get("schema") != SCHEMA:
         raise TraceError(f"{file}: no deskpilot trace header on the first line")
+    for number, record in enumerate(records, start=1):  # validated once here: the readers trust the shapes
+        if why := problem(record):
+            raise TraceError(f"{file}: line {number}: {why}")
     steps = tuple(r for r in records if r.get("type") == "step")
     end = next((r for r in records if r.get("type") == "end"), None)
     return Trace(dir=file.parent, header=records[0], steps=steps, end=end, torn=torn)

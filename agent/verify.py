@@ -2,7 +2,8 @@
 
 `recorded_steps` turns the replayable steps of a trace (`agent.replay.REPLAYED`) into
 `policies.verified.RecordedStep`s: the action, the recorded screen size, and a square of the step's
-recorded screenshot around its target (4 × `replay.crop_px`: the widest context searched).
+recorded screenshot around its target (4 × `replay.crop_px`: the widest context searched); a step
+whose screenshot is missing or unreadable (cut short by a crash) replays unverified.
 `replay_trace` runs them through the normal loop (`agent.runner.execute`) with a
 `VerifyingReplayPolicy` whose `observe` waits for the screen to settle (`agent.settle`, on its own
 capture) and whose grounder is the configured model, built only when a step first needs it
@@ -65,11 +66,14 @@ def _crop(directory: Path, name: Any, point: Point | None, side: int, screen: tu
         return None, (0, 0)
     from PIL import Image
 
-    with Image.open(directory / name) as image:
-        if image.size != screen:
-            return None, (0, 0)
-        box = crop_box(point, side, screen)
-        return image.convert("RGB").crop(box), (point[0] - box[0], point[1] - box[1])
+    try:
+        with Image.open(directory / name) as image:
+            if image.size != screen:
+                return None, (0, 0)
+            box = crop_box(point, side, screen)
+            return image.convert("RGB").crop(box), (point[0] - box[0], point[1] - box[1])
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):  # cut short by a crash, or not a PNG
+        return None, (0, 0)  # the step replays unverified: "no recorded screenshot"
 
 
 def intent_of(step: dict[str, Any], number: int) -> str:

@@ -165,3 +165,25 @@ def test_a_trace_replayed_by_the_daemon_is_verified_like_in_process(base: Path) 
     assert read_trace(verified).header["replay"]["verify"] is True
     assert read_trace(unverified).header["replay"]["verify"] is False
     assert read_trace(verified).steps[0]["policy"]["verify"]["result"] in {"matched", "settled"}
+
+
+def test_run_on_a_daemon_without_a_model_suggests_no_daemon(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = config_file(base)
+    with running_daemon(base, settings_for(base, **{"daemon.socket": str(base / "run" / "d.sock")})):
+        assert main(["run", "click", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "takes replays only" in err and "deskpilot run --no-daemon" in err
+
+
+@pytest.mark.parametrize(("command", "flag"), [("replay", "--backend"), ("run", "--executor")])
+def test_an_executor_chosen_here_is_said_to_be_unused_by_the_daemon(base: Path, command: str, flag: str,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    config = config_file(base)
+    task = str(script(base, [CLICK])) if command == "replay" else "click"
+    with running_daemon(base, settings_for(base, **{"daemon.socket": str(base / "run" / "d.sock")}),
+                        policy=SteppedPolicy(steps=1)):
+        assert main([command, task, "--config", str(config), flag, "pynput"]) == 0
+        assert main([command, task, "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert err.count(f"deskpilot: {flag} pynput is not used: the daemon's executor runs the task") == 1
+    assert "--no-daemon runs it here with pynput" in err

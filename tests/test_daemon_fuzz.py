@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from agent.protocol import ProtocolError, decode_answer, decode_request
 
-REPLY_TYPES = {"error", "status", "queue", "cancelled", "queued", "started", "step", "end", "confirm_request"}
+REPLY_TYPES = {"error", "status", "queue", "cancelled", "resumed", "queued", "started", "step", "notice", "end",
+               "confirm_request"}
 VALID = [
-    {"type": "status"}, {"type": "queue"}, {"type": "cancel", "id": "0123abcd"},
+    {"type": "status"}, {"type": "queue"}, {"type": "cancel", "id": "0123abcd"}, {"type": "resume"},
     {"type": "submit", "kind": "run", "task": "x", "options": {"dry_run": True, "max_steps": 2}},
     {"type": "submit", "kind": "replay", "path": "/nonexistent/x.yaml", "vars": {"a": "b"}},
 ]

@@ -15,8 +15,11 @@ from agent.protocol import (
     End,
     ErrorReply,
     LineReader,
+    Notice,
     ProtocolError,
     Queued,
+    ResumeReply,
+    ResumeRequest,
     Started,
     StatusReply,
     StepEvent,
@@ -36,6 +39,11 @@ def test_a_replay_submit_becomes_a_typed_value() -> None:
     assert request.options.dry_run is True and request.options.max_steps == 4 and not request.options.detach
 
 
+def test_a_resume_request_names_the_running_task_or_none() -> None:
+    assert decode_request(b'{"type":"resume"}') == ResumeRequest(type="resume")
+    assert decode_request(b'{"type":"resume","id":"0123abcd"}').id == "0123abcd"
+
+
 @pytest.mark.parametrize(("line", "fragment"), [
     (b'{"type":"submit","kind":"run"}', "needs `task`"),
     (b'{"type":"submit","kind":"run","task":"x","path":"/a"}', "needs `task`"),
@@ -50,6 +58,8 @@ def test_a_replay_submit_becomes_a_typed_value() -> None:
     (b'{"type":"status","verbose":true}', "verbose"),
     (b'{"type":"cancel","id":"../../etc"}', "id"),
     (b'{"type":"cancel","id":7}', "id"),
+    (b'{"type":"resume","id":"../../etc"}', "id"),
+    (b'{"type":"resume","paused":true}', "paused"),
     (b'{"kind":"run"}', "type"),
     (b'"status"', ""),
     (b"{", ""),
@@ -80,6 +90,7 @@ def test_every_reply_round_trips() -> None:
                        timeout_s=30),
         End(id="a", status="success", reason="done", steps=2, exit_code=0),
         StatusReply(pid=1, policy="loaded", running=info, queued=1), CancelReply(id="a", was="queued"),
+        ResumeReply(id="a", was="paused"), Notice(id="a", event="paused", message="paused: ..."),
     ]
     for reply in replies:
         line = encode(reply)

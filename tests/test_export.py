@@ -118,3 +118,68 @@ def test_the_cli_exports_and_fails_when_nothing_was_exported(good: Path, tmp_pat
     with pytest.raises(SystemExit) as bad:
         main(["export", str(good), "--format", "other", "--out", str(tmp_path / "z.jsonl")])
     assert bad.value.code == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_screenshot_cut_short_by_a_crash_skips_that_step_with_a_line(good: Path, tmp_path: Path,
+                                                                      damage: str) -> None:
+    png = good / "step-0003.png"
+    png.write_bytes(png.read_bytes()[: png.stat().st_size // 2] if damage == "truncated" else b"not a png")
+    result = export_qwen_sft([good], tmp_path / "d.jsonl", load_settings(None, {"model.history_images": 2}))
+    assert result.records == len(ACTIONS) - 1 == len(records(tmp_path / "d.jsonl"))
+    (line,) = result.skipped  # one line for the step, said once (it is also the next record's history image)
+    assert line.startswith(f"{good}: step 3: unreadable screenshot step-0003.png (")
+    assert ("image file is truncated" if damage == "truncated" else "cannot identify image file") in line
+
+
+def test_a_bad_trace_is_refused_before_anything_is_written(good: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sft" / "f.jsonl"
+    assert main(["export", str(good), str(tmp_path / "nonexistent"), "--out", str(out)]) == 2
+    assert "not a readable trace" in capsys.readouterr().err
+    assert not (tmp_path / "sft").exists()  # not even the images directory
+    bad = write_trace(tmp_path / "bad", "x", [(ACTIONS[0], ui_image(SIZE), {})])
+    lines = (bad / "trace.jsonl").read_text().splitlines()
+    (bad / "trace.jsonl").write_text("\n".join([lines[0], lines[1].replace('"index":1', '"index":"1"'), *lines[2:]]))
+    assert main(["export", str(good), str(bad), "--out", str(out)]) == 2
+    assert "line 2: `index` must be an integer, not a string" in capsys.readouterr().err
+    assert not (tmp_path / "sft").exists()
+
+
+def test_a_failure_midway_leaves_no_partial_file_and_keeps_the_old_one(good: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent import export
+
+    out = tmp_path / "f.jsonl"
+    out.write_text("the previous export\n")
+    original = export._Exporter.records
+
+    def broken(self):  # type: ignore[no-untyped-def]
+        for n, record in enumerate(original(self)):
+            if n == 2:
+                raise RuntimeError("disk on fire")
+            yield record
+
+    monkeypatch.setattr(export._Exporter, "records", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):  # not an OutputError: a bug stays a bug
+        export_qwen_sft([good], out, load_settings(None))
+    assert out.read_text() == "the previous export\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["f.jsonl"]  # no temporary file left
+
+
+@pytest.mark.parametrize("where", [".", "/proc/x/y.jsonl"])
+def test_an_unwritable_out_is_one_line_exit_2(good: Path, tmp_path: Path, where: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / where if where == "." else Path(where)
+    assert main(["export", str(good), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deskpilot: cannot write ") and err.count("\n") == 1, err
+
+
+def test_the_cli_says_which_image_budget_training_must_use(good: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(good), "--out", str(tmp_path / "d.jsonl")]) == 0
+    note = [line for line in capsys.readouterr().err.splitlines() if "max_pixels" in line]
+    assert len(note) == 1 and "max_pixels=1003520" in note[0]
+    assert "image_max_pixels: 1003520" in note[0] and "MAX_PIXELS=1003520" in note[0]
+    assert f"run from {tmp_path}" in note[0]

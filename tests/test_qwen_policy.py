@@ -15,7 +15,7 @@ from agent.runner import execute
 from agent.trace import read_trace
 from policies.grounding import GroundingError
 from policies.qwen.messages import ImagePart, ModelReply, ModelRequest, TextPart
-from policies.qwen.policy import QwenOptions, QwenPolicy
+from policies.qwen.policy import QwenOptions, QwenPolicy, example_for_model
 
 
 def tool_call(arguments: str) -> str:
@@ -152,3 +152,93 @@ def test_close_closes_the_backend() -> None:
 def test_type_actions_pass_through_unchanged() -> None:
     decision = QwenPolicy(FakeBackend([tool_call('{"action": "type", "text": "Grüße 中文"}')])).decide("T", shot(), [])
     assert decision.action == Type(text="Grüße 中文")
+
+
+def two_colour_crop(size: tuple[int, int] = (96, 96)):  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    crop = Image.new("RGB", size, (220, 20, 20))
+    crop.paste((20, 20, 220), (size[0] // 2, 0, *size))  # red left half, blue right half
+    return crop
+
+
+def test_ground_example_shows_the_recorded_crop_first_and_reads_the_answer_in_the_screenshot() -> None:
+    import threading
+
+    from policies.qwen.prompt import system_prompt
+    from policies.verified import ExampleGrounder
+
+    backend = FakeBackend([CLICK])
+    policy = QwenPolicy(backend, QwenOptions(max_new_tokens=50, constrained=True))
+    policy.interrupt_event = threading.Event()
+    assert isinstance(policy, ExampleGrounder)  # what verified replay checks before offering the crop
+    assert policy.ground_example("the Save button", two_colour_crop(), shot()) == (960, 540)  # 658×364 of 1316×728
+    (request,) = backend.requests
+    assert request.stop is policy.interrupt_event and request.constrained and request.max_new_tokens == 50
+    system, user = request.messages
+    assert system.parts == (TextPart(system_prompt(1316, 728)),)
+    images = [p.image for p in user.parts if isinstance(p, ImagePart)]
+    texts = [p.text for p in user.parts if isinstance(p, TextPart)]
+    assert len(images) == 2 and images[1].size == (1316, 728)  # the screenshot, W′×H′, last
+    assert images[0].size == (56, 56)  # 96 px at the screenshot's scale (1316/1920: 66 px), in 28-px patches
+    assert images[0].getpixel((5, 28)) == (220, 20, 20) and images[0].getpixel((50, 28)) == (20, 20, 220)
+    assert isinstance(user.parts[0], TextPart) and "looked like when it was recorded" in user.parts[0].text
+    assert isinstance(user.parts[1], ImagePart) and user.parts[1].image is images[0]  # the crop comes first
+    assert texts[-1].endswith("The user query: Click on the Save button.")
+
+
+def test_ground_example_crop_sides_are_multiples_of_28_and_bounded() -> None:
+    from policies.qwen.resize import model_frame
+
+    for size, screen in (((96, 96), (1280, 800)), ((384, 130), (1920, 1080)), ((10, 7), (3840, 2160)),
+                         ((2000, 1500), (1280, 800))):
+        crop = example_for_model(two_colour_crop(size), model_frame(*screen, 3136, 1280 * 28 * 28))
+        assert crop is not None and crop.width % 28 == 0 and crop.height % 28 == 0, (size, crop)
+        assert 4 * 784 <= crop.width * crop.height <= 256 * 784
+    assert example_for_model(two_colour_crop((96, 96)), model_frame(1280, 800, 3136, 1280 * 28 * 28)).size == (84, 84)
+
+
+def test_ground_example_without_a_usable_crop_grounds_on_the_screenshot_alone() -> None:
+    backend = FakeBackend([CLICK])
+    assert QwenPolicy(backend).ground_example("the Save button", two_colour_crop((400, 1)), shot()) == (960, 540)
+    assert sum(isinstance(p, ImagePart) for m in backend.requests[0].messages for p in m.parts) == 1
+
+
+@pytest.mark.parametrize(("answer", "fragment"), [
+    ("no idea", "could not locate 'the Save button'"),
+    (tool_call('{"action": "type", "text": "save"}'), "without a coordinate"),
+])
+def test_ground_example_failures_are_grounding_errors(answer: str, fragment: str) -> None:
+    with pytest.raises(GroundingError, match=fragment):
+        QwenPolicy(FakeBackend([answer])).ground_example("the Save button", two_colour_crop(), shot())
+
+
+@pytest.mark.model
+def test_ground_example_on_the_tiny_model_constrains_to_the_screenshot_frame(tiny_qwen_dir: Path) -> None:
+    """Two images through the real transformers inputs: both in 28-px patches; the grammar's bounds are the
+    screenshot's W′×H′ (the last image), so a constrained answer is a point inside it."""
+    from agent.config import ModelSettings
+    from policies.qwen.resize import model_frame
+    from policies.qwen.transformers_backend import TransformersBackend
+
+    settings = ModelSettings(name=str(tiny_qwen_dir), dtype="float32", device_map="cpu", attn_implementation="sdpa",
+                             temperature=0.0, min_pixels=3136, max_pixels=200_704)
+    backend = TransformersBackend(settings)
+    sizes: list[object] = []
+    index = backend.constraint_index
+    backend.constraint_index = lambda size: sizes.append(size) or index(size)  # type: ignore[method-assign]
+    prepared: list[object] = []
+    prepare = backend.prepare
+    backend.prepare = lambda request: prepared.append(p := prepare(request)) or p  # type: ignore[method-assign]
+    policy = QwenPolicy(backend, QwenOptions(max_pixels=200_704, constrained=True, max_new_tokens=40))
+    screen = shot(640, 400)
+    frame = model_frame(640, 400, 3136, 200_704)
+    try:
+        point = policy.ground_example("the Save button", two_colour_crop(), screen)
+    except GroundingError as exc:  # random weights may pick an action without a point; never a malformed call
+        assert "without a coordinate" in str(exc)
+    else:
+        assert 0 <= point[0] < 640 and 0 <= point[1] < 400
+    crop = example_for_model(two_colour_crop(), frame)
+    assert crop is not None and prepared[0].image_sizes == (crop.size, frame.model)  # type: ignore[attr-defined]
+    assert sizes == [frame.model]

@@ -14,7 +14,7 @@ from trace_helpers import ui_image, write_trace
 
 from agent.cli import main
 from agent.report import render
-from agent.trace import read_trace
+from agent.trace import Trace, read_trace
 
 MAGENTA = (255, 0, 255)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -83,3 +83,56 @@ def test_headless_chromium_renders_every_step(trace: Path, tmp_path: Path) -> No
     colours = page.getcolors(maxcolors=1 << 20) or []
     magenta = sum(n for n, c in colours if c == MAGENTA)
     assert magenta > 100_000  # the first step's screenshot was decoded and drawn (scaled into the page)
+
+
+HOSTILE = '"><script>alert(1)</script><img src=x onerror="alert(2)'
+
+
+def test_every_value_from_the_trace_is_escaped(tmp_path: Path) -> None:
+    screen = ui_image((400, 300), {"Save": (200, 120)})
+    path = write_trace(tmp_path / "hostile", HOSTILE, [
+        ({"action": "left_click", "coordinate": [200, 120]}, screen, {
+            "outcome": {"status": HOSTILE, "detail": HOSTILE}, "feedback": HOSTILE, "error": HOSTILE,
+            "verdict": {"decision": HOSTILE, "rule": HOSTILE, "reason": HOSTILE},
+            "policy": {"stop_reason": HOSTILE, "verify": {"result": HOSTILE, "expected": [200, 120], "moved_by": "x"}},
+            "timings_ms": {HOSTILE: HOSTILE}, "effect": {HOSTILE: 1}}),
+        ({"action": "scroll", "pixels": 1e300, "coordinate": [1e300, float("nan")]}, screen, {"policy": None}),
+    ], status=HOSTILE, header={"source": HOSTILE, "model": {HOSTILE: HOSTILE}, "config": {HOSTILE: HOSTILE}})
+    page = render(read_trace(path))
+    assert "<script" not in page and "<img src=x" not in page and 'onerror="' not in page
+    assert page.count("&lt;script&gt;") >= 10
+
+
+def test_a_step_index_that_is_not_a_number_cannot_inject_markup(trace: Path) -> None:
+    """read_trace refuses such a trace; the page escapes the index all the same (defence in depth)."""
+    loaded = read_trace(trace)
+    steps = (dict(loaded.steps[0], index=HOSTILE), *loaded.steps[1:])
+    page = render(Trace(loaded.dir, loaded.header, steps, loaded.end))
+    assert "<script" not in page and 'onerror="' not in page
+    assert 'id="step-&quot;&gt;&lt;script&gt;' in page
+
+
+def test_a_recorded_step_with_a_null_policy_renders(tmp_path: Path) -> None:
+    screen = ui_image((400, 300))
+    path = write_trace(tmp_path / "t", "x", [({"action": "left_click", "coordinate": [5, 5]}, screen,
+                                              {"policy": None, "verdict": None, "raw_text": None})])
+    assert '<section class="step" id="step-1"' in render(read_trace(path))
+
+
+@pytest.mark.parametrize("where", ["missing/dir/r.html", "."])
+def test_an_unwritable_out_is_one_line_exit_2_and_nothing_is_left(trace: Path, tmp_path: Path, where: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / where
+    assert main(["report", str(trace), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"deskpilot: cannot write {out}") and err.count("\n") == 1
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_malformed_trace_is_one_line_exit_2(trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = (trace / "trace.jsonl").read_text().splitlines()
+    lines[2] = lines[2].replace('"timings_ms":{', '"timings_ms":[1],"x":{')
+    (trace / "trace.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["report", str(trace)]) == 2
+    assert "line 3: `timings_ms` must be an object or null, not a list" in capsys.readouterr().err
+    assert not (trace / "report.html").exists()

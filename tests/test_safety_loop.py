@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from actions.fake import FakeComputer
-from actions.gate import Confirmation, Verdict
+from actions.gate import Confirmation, Gate, Verdict
 from actions.geometry import Monitor, Screenshot
 from actions.schema import Action, parse_action
 from agent.config import Settings, load_settings
@@ -21,6 +22,7 @@ from agent.confirm import TtyConfirmer
 from agent.control import Control, Pause
 from agent.guarded import GuardedComputer
 from agent.loop import Agent, RunResult, run_task
+from agent.run_hooks import RunHooks
 from agent.runner import execute
 from agent.safety import SafetySession, build_gate
 from agent.trace import TraceWriter, read_trace
@@ -408,3 +410,88 @@ def test_waits_and_small_jitter(tmp_path: Path) -> None:
     assert result.status == "stuck" and "repeated" in result.reason
     result, _ = stuck_run(tmp_path / "w", Model(acts({"action": "wait", "time": 0})))
     assert result.status == "max_steps"
+
+
+# --- the wall time cuts waits short; dropped actions keep their verdict; malformed rules --------
+
+@pytest.mark.parametrize(("overrides", "script"), [
+    ({}, [{"action": "wait", "time": 30}, CLICK]),  # a `wait` action
+    ({"settle__mode": "fixed", "settle__fixed_ms": 30_000}, [CLICK, CLICK]),  # settling after an action
+    ({"settle__mode": "poll", "settle__timeout_ms": 30_000}, [CLICK, CLICK]),
+    ({"safety__limits__max_actions_per_minute": 1}, [CLICK, CLICK]),  # waiting for the rate limit
+])
+def test_waits_end_when_the_wall_time_runs_out(tmp_path: Path, overrides: dict, script: list[dict]) -> None:
+    settings = settings_with(safety__limits__max_wall_time_s=0.4, **overrides)
+
+    class Changing(FakeComputer):  # a screen that never settles
+        def screenshot(self) -> Screenshot:
+            self.color = (self.color[0] + 1) % 256, 0, 0
+            return super().screenshot()
+
+    started = time.monotonic()
+    result, fake, _ = run(tmp_path, Model(acts(*script)), settings=settings, computer=Changing())
+    assert result.status == "max_time", result
+    assert time.monotonic() - started < 3
+    assert len(fake.calls) <= 1
+
+
+def test_an_action_dropped_by_a_takeover_keeps_its_verdict_in_the_trace(tmp_path: Path) -> None:
+    policy = GrabbedWhileDeciding(acts(CLICK))
+    agent, _ = make_agent(tmp_path, policy)
+    policy.pause = agent.control.pause  # type: ignore[union-attr]
+    run_task("t", agent)
+    agent.trace.close()
+    lines = [json.loads(line) for line in (tmp_path / "trace" / "trace.jsonl").read_text().splitlines()]
+    dropped = [line for line in lines if line.get("event") == "interrupted"]
+    assert len(dropped) == 1 and dropped[0]["action"] == CLICK
+    assert dropped[0]["verdict"] == {"decision": "allow", "rule": "default", "reason": "no rule objected"}
+
+
+def test_a_rule_answering_nonsense_denies_the_action_and_the_run_is_no_error(tmp_path: Path) -> None:
+    class Nonsense:
+        name = "nonsense"
+
+        def check(self, action: Action, shot: Screenshot) -> object:
+            return "allow"
+
+    settings = settings_with()
+    fake = FakeComputer()
+    agent = Agent(ScriptedPolicy(acts(CLICK)), fake, Gate([Nonsense()]), SayNo(),  # type: ignore[list-item]
+                  TraceWriter(tmp_path / "trace"), settings)
+    result = run_task("t", agent)
+    agent.trace.close()
+    assert result.status == "denied" and "nonsense" in result.reason and fake.calls == []
+    assert steps(tmp_path)[0]["verdict"]["rule"] == "nonsense"
+
+
+def _pause_notice(tmp_path: Path, capsys: pytest.CaptureFixture[str], hooks: RunHooks | None = None,
+                  thread: bool = False) -> str:
+    session = SafetySession(settings_with(), TraceWriter(tmp_path / "t"), desktop=False, ask=False, hooks=hooks)
+
+    def pause() -> None:
+        with session.running():
+            session.pause.pause("the pointer moved")
+            session.resume("test")
+
+    if thread:
+        worker = threading.Thread(target=pause)
+        worker.start()
+        worker.join()
+    else:
+        pause()
+    session.trace.close()
+    return next(line for line in capsys.readouterr().err.splitlines() if "paused:" in line)
+
+
+def test_the_pause_notice_names_only_ways_to_resume_that_work(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    in_process = _pause_notice(tmp_path / "a", capsys)
+    assert f"`kill -USR1 {os.getpid()}`" in in_process and "Ctrl+C" in in_process
+    off_main_thread = _pause_notice(tmp_path / "b", capsys, thread=True)  # no SIGUSR1 handler there
+    assert "kill -USR1" not in off_main_thread
+    notices: list[tuple[str, str]] = []
+    daemon = RunHooks(resume_via="`deskpilot resume`", stop_via="`deskpilot cancel`",
+                      on_notice=lambda event, line: notices.append((event, line)))
+    by_daemon = _pause_notice(tmp_path / "c", capsys, hooks=daemon, thread=True)
+    assert "`deskpilot resume`" in by_daemon and "`deskpilot cancel`" in by_daemon and "kill -USR1" not in by_daemon
+    assert [event for event, _ in notices] == ["paused", "resumed"] and notices[0][1] in by_daemon

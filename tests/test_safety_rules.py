@@ -240,6 +240,51 @@ def test_strictest_verdict_wins_and_a_broken_rule_denies() -> None:
     assert Gate([OnScreen()]).review(act(action="left_click", coordinate=[1280, 0]), SHOT).decision == "deny"
 
 
+class Returns:
+    """A rule answering `value` whatever it is asked."""
+
+    def __init__(self, value: object) -> None:
+        self.name, self.value = "odd_rule", value
+
+    def check(self, action: Action, shot: Screenshot) -> object:
+        return self.value
+
+
+@pytest.mark.parametrize("value", [
+    "allow", True, 0, {"decision": "allow"}, Verdict("maybe", "x"),  # type: ignore[arg-type]
+    Verdict("allow", 7), Verdict("allow", "x", None), Verdict("allow", "x", confirmation="approved"),  # type: ignore[arg-type]
+])
+def test_a_malformed_verdict_denies_naming_the_rule(value: object) -> None:
+    verdict = Gate([Fixed("allow"), Returns(value)]).review(CLICK, SHOT)
+    assert verdict.decision == "deny" and verdict.rule == "odd_rule" and "malformed verdict" in verdict.reason
+
+
+class Asked:
+    def __init__(self, answer: bool | Exception) -> None:
+        self.answer, self.asked = answer, 0
+
+    def ask(self, action: Action, verdict: Verdict, shot: Screenshot) -> bool:
+        self.asked += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_text_a_person_refused_is_not_remembered_as_typed() -> None:
+    gate, person = Gate([TypedText(GROUPS)]), Asked(False)
+    assert gate.review(typed("sudo"), SHOT, person).decision == "deny"
+    # remembered, "sudo" + "sudo" would hold no new match (no word boundary) and pass unasked
+    assert gate.review(typed("sudo"), SHOT, person).decision == "deny" and person.asked == 2
+    gate, person = Gate([TypedText(GROUPS)]), Asked(True)
+    assert gate.review(typed("sudo"), SHOT, person).decision == "allow"
+    assert gate.review(typed(" ls"), SHOT, person).decision == "allow" and person.asked == 1  # approved: typed
+
+
+def test_a_confirmer_that_raises_denies() -> None:
+    verdict = Gate([Fixed("confirm")]).review(CLICK, SHOT, Asked(OSError("tty gone")))
+    assert verdict.decision == "deny" and verdict.confirmation == "failed" and "tty gone" in verdict.reason
+
+
 def test_confirm_modes() -> None:
     confirm, allow, deny = Verdict("confirm", "r", "why"), Verdict("allow", "default"), Verdict("deny", "r")
     never = apply_mode(confirm, CLICK, "never")

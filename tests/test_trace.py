@@ -100,3 +100,55 @@ def test_a_failed_screenshot_is_reported_in_the_end_line_and_the_run_goes_on(tmp
     trace = read_trace(tmp_path / "t")
     assert len(trace.steps) == 2 and (tmp_path / "t" / "step-0002.png").exists()
     assert trace.end["screenshot_errors"] == ["step-0001.png: No space left on device"]
+
+
+def trace_lines(tmp_path: Path, *lines: str) -> Path:
+    header = '{"type":"header","schema":"deskpilot.trace","version":1,"task":"x"}'
+    (tmp_path / TRACE_FILE).write_text("\n".join((header, *lines)) + "\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("line", "fragment"), [
+    ('{"type":"step","index":1,"outcome":[1]}', "line 2: `outcome` must be an object or null, not a list"),
+    ('{"type":"step","index":1,"action":"str"}', "line 2: `action` must be an object or null, not a string"),
+    ('{"type":"step","index":1,"raw_text":5}', "line 2: `raw_text` must be a string or null, not an integer"),
+    ('{"type":"step","index":1,"timings_ms":[1]}', "line 2: `timings_ms` must be an object or null, not a list"),
+    ('{"type":"step","index":"1"}', "line 2: `index` must be an integer, not a string"),
+    ('{"type":"step","index":true}', "line 2: `index` must be an integer, not a boolean"),
+    ('{"type":"step"}', "line 2: a step line needs `index`"),
+    ('{"type":"step","index":1,"policy":{"verify":[]}}', "line 2: `policy.verify` must be an object or null"),
+    ('{"type":"step","index":1,"action":{"action":["left_click"]}}', "`action.action` must be a string"),
+    ('{"type":"step","index":1,"outcome":{"status":7}}', "`outcome.status` must be a string or null"),
+    ('[1,2]', "line 2: expected a JSON object, got a list"),
+    ('{"type":3}', "line 2: `type` must be a string, not an integer"),
+    ('{"type":"end","status":{}}', "line 2: `status` must be a string or null, not an object"),
+])
+def test_a_malformed_line_is_a_one_line_error_naming_the_file_and_line(tmp_path: Path, line: str,
+                                                                        fragment: str) -> None:
+    with pytest.raises(TraceError) as caught:
+        read_trace(trace_lines(tmp_path, line, '{"type":"end","status":"success"}'))
+    assert fragment in str(caught.value) and str(tmp_path / TRACE_FILE) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("header", "fragment"), [
+    ('[1,2]', "no deskpilot trace header"), ('"header"', "no deskpilot trace header"),
+    ('{"type":"header","schema":"deskpilot.trace","screen":[1]}', "line 1: `screen` must be an object"),
+    ('{"type":"header","schema":"deskpilot.trace","screen":{"width":"wide"}}', "`screen.width` must be a number"),
+])
+def test_a_malformed_header_is_refused(tmp_path: Path, header: str, fragment: str) -> None:
+    (tmp_path / TRACE_FILE).write_text(header + "\n")
+    with pytest.raises(TraceError) as caught:
+        read_trace(tmp_path)
+    assert fragment in str(caught.value)
+
+
+def test_nulls_and_unknown_fields_and_line_types_pass(tmp_path: Path) -> None:
+    trace = read_trace(trace_lines(
+        tmp_path,
+        '{"type":"step","index":1,"action":null,"policy":null,"outcome":null,"raw_text":null,"new_field":[1]}',
+        '{"type":"checkpoint","anything":[1,2]}',
+        '{"type":"step","index":2,"action":{"action":"wait","time":1},"policy":{"verify":null}}',
+        '{"type":"step","index":3,"ou',  # torn by a crash: still dropped
+    ))
+    assert [s["index"] for s in trace.steps] == [1, 2] and trace.torn

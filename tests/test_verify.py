@@ -211,3 +211,15 @@ def test_intent_prefers_a_script_target_then_model_prose() -> None:
     assert intent_of({"raw_text": raw, "action": {"action": "left_click"}}, 3) == "I will open the File menu."
     described = intent_of({"action": {"action": "double_click"}}, 3)
     assert described == "the element that step 3 of the recording double-clicked"
+
+
+def test_a_recorded_screenshot_cut_short_by_a_crash_replays_that_step_unverified(tmp_path: Path) -> None:
+    trace = write_trace(tmp_path / "rec", "save", [(CLICK_SAVE, RECORDED, {}),
+                                                   ({"action": "left_click", "coordinate": list(OPEN)}, RECORDED, {})])
+    png = trace / "step-0002.png"
+    png.write_bytes(png.read_bytes()[:200])  # the writer was killed while encoding it
+    first, second = recorded_steps(read_trace(trace), 96)
+    assert first.context is not None and second.context is None
+    decision = decide(VerifyingReplayPolicy([first, second]), RECORDED, done=1)
+    assert decision.action.coordinate == OPEN
+    assert decision.meta["verify"] == {"result": "skipped", "note": "no recorded screenshot"}

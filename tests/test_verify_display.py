@@ -1,17 +1,21 @@
 """Replay that verifies, on a private Xvfb with the sandbox app:
 - the app moved since the recording → template matching follows the widget;
 - the widget also looks different → the configured model (a stand-in OpenAI-compatible server
-  answering like Qwen2.5-VL, through the real QwenPolicy.ground path) re-grounds it;
+  answering like Qwen2.5-VL, through the real QwenPolicy.ground_example path, shown the recorded crop
+  and the screenshot) re-grounds it;
 - no model → the replay stops with status failure, saying where and why."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from display_helpers import REPO_ROOT, display_skip_reason, launch_sandbox
 from openai_server import FakeOpenAIServer, Recorded
@@ -21,10 +25,12 @@ from actions.capture import MssCapture
 from agent.trace import TraceWriter, read_trace
 from agent.xvfb import Xvfb
 from policies.qwen.coords import to_model
+from policies.qwen.policy import example_for_model
 from policies.qwen.resize import model_frame
 
 pytestmark = [pytest.mark.display, pytest.mark.skipif(bool(display_skip_reason()), reason=str(display_skip_reason()))]
 RECORDED_AT, MOVED_TO = "800x600+40+40", "800x600+240+140"
+FRAME = model_frame(1280, 800, 3136, 1280 * 28 * 28)  # the default budget: 1260×784
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,14 @@ def relooked(trace: Path, tmp: Path) -> Path:
     return copy
 
 
+def png_image(data_url: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB")
+
+
+def mean_difference(a: Image.Image, b: Image.Image) -> float:
+    return float(np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean())
+
+
 def replay(env: dict, trace: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agent.cli", "replay", str(trace), "--no-daemon",
                            "--trace-dir", str(cwd / "replays"), *extra], capture_output=True, text=True,
@@ -94,7 +108,7 @@ def test_a_widget_that_looks_different_is_regrounded_by_the_model(xvfb: Xvfb, re
     with launch_sandbox(xvfb.env(), tmp_path / "s.json", MOVED_TO) as app:
 
         def answer(request: Recorded) -> str:  # a stand-in Qwen2.5-VL: clicks the OK button, in W′×H′ pixels
-            x, y = to_model(app.center("ok_button"), model_frame(1280, 800, 3136, 1280 * 28 * 28))
+            x, y = to_model(app.center("ok_button"), FRAME)
             call = {"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [x, y]}}
             return f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
 
@@ -111,8 +125,17 @@ def test_a_widget_that_looks_different_is_regrounded_by_the_model(xvfb: Xvfb, re
     assert max(abs(a - b) for a, b in zip(check["regrounded"], ok, strict=True)) <= 1
     assert step["action"]["coordinate"] == check["regrounded"]
     assert len(server.requests) == 1  # only for the step that needed it; the check box was template-matched
-    assert server.requests[0].image_sizes == [(1260, 784)]  # the screenshot, resized as the policy does
-    assert "Click on the element that step 1 of the recording clicked" in json.dumps(server.requests[0].payload)
+    (request,) = server.requests
+    crop, screenshot = request.image_sizes  # the recorded crop first, then the screenshot resized as the policy does
+    assert screenshot == (1260, 784) and crop == example_for_model(Image.new("RGB", (96, 96)), FRAME).size == (84, 84)
+    content = request.payload["messages"][1]["content"]
+    assert [part["type"] for part in content] == ["text", "image_url", "text", "image_url", "text"]
+    assert "looked like when it was recorded" in content[0]["text"]
+    assert "Click on the element that step 1 of the recording clicked" in content[-1]["text"]
+    shown = png_image(content[1]["image_url"]["url"])  # the recorded (relooked: inverted) pixels around OK
+    x, y = read_trace(trace).steps[0]["action"]["coordinate"]
+    recorded = Image.open(trace / "step-0001.png").convert("RGB").crop((x - 48, y - 48, x + 48, y + 48))
+    assert mean_difference(shown, recorded.resize(shown.size, Image.Resampling.BICUBIC)) < 8
 
 
 def test_without_a_model_the_replay_stops_and_says_where_and_why(xvfb: Xvfb, recorded: Path, tmp_path: Path) -> None:

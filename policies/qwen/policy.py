@@ -5,7 +5,10 @@ history (`prompt`), the backend answers (`ChatBackend`: in-process transformers 
 OpenAI-compatible server), and the first tool call is parsed into an action in screen coordinates
 (`parse`, through `coords`). A malformed answer is the model's fault: the Decision carries no
 action, the error and the raw text, and the loop shows the error to the model next turn. A backend
-that cannot answer raises (`BackendError`). `ground` implements `policies.grounding.Grounder`.
+that cannot answer raises (`BackendError`). `ground` implements `policies.grounding.Grounder`;
+`ground_example` (verified replay's re-grounding) also shows the model the recorded crop of the target,
+scaled like the screenshot and sized in whole 28-px patches, before the current screenshot, whose
+W′×H′ frame the answer is read in (it is the last image, as the constrained decoder assumes).
 Not for: executing or reviewing actions, or building the backend (the agent layer does).
 """
 
@@ -20,15 +23,18 @@ from typing import TYPE_CHECKING, Any
 from actions.geometry import Point, Screenshot
 from policies.base import Decision, StepRecord
 from policies.grounding import GroundingError
-from policies.qwen.messages import ChatBackend, ModelReply, ModelRequest
+from policies.qwen.messages import ChatBackend, ImagePart, Message, ModelReply, ModelRequest, TextPart
 from policies.qwen.parse import ParseError, parse_reply
-from policies.qwen.prompt import build_messages
-from policies.qwen.resize import ModelFrame, resize_for_model
+from policies.qwen.prompt import build_messages, system_prompt
+from policies.qwen.resize import FACTOR, ModelFrame, resize_for_model, smart_resize
 
 if TYPE_CHECKING:
     from PIL import Image
 
 GROUNDING_QUERY = "Click on {target}."
+EXAMPLE_INTRO = "This is what the element looked like when it was recorded:\n"
+EXAMPLE_SCREEN = "\nThis is the screen now:\n"
+EXAMPLE_PIXELS = (FACTOR * FACTOR * 4, FACTOR * FACTOR * 256)  # a recorded crop costs 4 to 256 vision tokens
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,24 @@ class QwenPolicy:
         image, frame = resize_for_model(shot.image, o.min_pixels, o.max_pixels)
         messages = build_messages(GROUNDING_QUERY.format(target=target), image, frame, (), 1, None,
                                   o.extended_actions)
+        return self._grounded(target, messages, frame)
+
+    def ground_example(self, target: str, example: Image.Image, shot: Screenshot) -> Point:
+        """Like `ground`, also shown `example` (what the target looked like in a recording) before the screen."""
+        o = self.options
+        image, frame = resize_for_model(shot.image, o.min_pixels, o.max_pixels)
+        crop = example_for_model(example, frame)
+        if crop is None:  # a sliver of an image (aspect ratio over 200): nothing worth showing
+            return self.ground(target, shot)
+        system = Message("system", (TextPart(system_prompt(frame.model_width, frame.model_height,
+                                                           o.extended_actions)),))
+        query = "The user query: " + GROUNDING_QUERY.format(target=target)
+        user = Message("user", (TextPart(EXAMPLE_INTRO), ImagePart(crop), TextPart(EXAMPLE_SCREEN), ImagePart(image),
+                                TextPart("\n" + query)))
+        return self._grounded(target, (system, user), frame)  # `frame`: the screenshot's, the last image
+
+    def _grounded(self, target: str, messages: Any, frame: ModelFrame) -> Point:
+        """Ask, and read the answer's coordinate in `frame` (the screenshot's W′×H′) as a screen point."""
         reply = self._complete(messages)
         try:
             parsed = parse_reply(reply.text, frame)
@@ -101,6 +125,22 @@ class QwenPolicy:
         keep = max(self.options.history_images, 1)
         for old in [i for i in self._images if i <= index - keep]:
             del self._images[old]
+
+
+def example_for_model(example: Image.Image, frame: ModelFrame) -> Image.Image | None:
+    """The recorded crop at the screenshot's scale (W′/W), sides rounded to multiples of 28 (`smart_resize`,
+    4 to 256 vision tokens), RGB: the element as big as it is in the screenshot the model sees next to it.
+    None for a crop `smart_resize` refuses (aspect ratio over 200)."""
+    from PIL import Image as PILImage
+
+    scale = frame.model_width / frame.screen_width
+    width, height = max(round(example.width * scale), 1), max(round(example.height * scale), 1)
+    try:
+        size_h, size_w = smart_resize(height, width, FACTOR, *EXAMPLE_PIXELS)
+    except ValueError:
+        return None
+    rgb = example if example.mode == "RGB" else example.convert("RGB")
+    return rgb.resize((size_w, size_h), PILImage.Resampling.BICUBIC)
 
 
 def _meta(frame: ModelFrame, reply: ModelReply, resize_ms: float, backend: str) -> dict[str, Any]:
