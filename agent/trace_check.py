@@ -22,7 +22,6 @@ _HEADER: dict[str, Any] = {
     "schema": (str,),
     "task": _STR,
     "screen": {"width": _NUMBER, "height": _NUMBER, "scale": _NUMBER, "monitor": _OBJECT},
-    "model": _OBJECT,
     "replay": _OBJECT,
 }
 _STEP: dict[str, Any] = {
