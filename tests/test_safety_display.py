@@ -197,11 +197,15 @@ def test_the_kill_hotkey_stops_a_long_wait_within_100_ms(
 
 def test_a_person_moving_the_mouse_pauses_the_run_until_resumed(
         xvfb: Xvfb, app: SandboxProcess, xdo: XDoTool, tmp_path: Path) -> None:
-    steps = [click(app, "ok_button"), {"action": "wait", "time": 0.6}, click(app, "ok_button"), click(app, "check")]
+    steps = [click(app, "ok_button"), {"action": "wait", "time": 1.0}, click(app, "ok_button"), click(app, "check")]
     proc = replay(xvfb, tmp_path, steps)
     app.wait_for(lambda s: s["ok_clicks"] == 1, timeout=15, what="the agent's own click")
     wait_for_line(tmp_path, lambda x: x.get("index") == 1)
     assert not any(x.get("event") == "paused" for x in lines(tmp_path))  # its own click is not a takeover
+    # Step 1's line is written after settling, which can take less than the ledger's 150 ms grace for
+    # late events of the agent's own click (input that close to the agent's own is not noticed, as the
+    # README says): move once the grace is over, in the middle of the 1 s wait.
+    time.sleep(0.3)
     moved = time.time()
     xdo.move(700, 500)
     returned = time.time()
@@ -209,7 +213,7 @@ def test_a_person_moving_the_mouse_pauses_the_run_until_resumed(
     print(f"\ntakeover latency: person's mouse move→paused {1000 * (paused['t'] - moved):.1f} ms "
           f"(xdotool itself took {1000 * (returned - moved):.1f} ms)")
     assert paused["t"] - moved < TAKEOVER_BUDGET_S
-    time.sleep(1.2)  # the wait is over: a running agent would have clicked again by now
+    time.sleep(1.5)  # the wait is over: a running agent would have clicked again by now
     assert app.state()["ok_clicks"] == 1 and proc.poll() is None
     xdo.run("key", "--delay", "0", "ctrl+alt+shift+r")
     app.wait_for(lambda s: s["ok_clicks"] == 2, timeout=10, what="the click after resuming")
