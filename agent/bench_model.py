@@ -123,6 +123,7 @@ def _unavailable(attention: str, dtype: str, device: str) -> str | None:
 
 def _backend(options: BenchModelOptions, model_settings: Any, device: str, dtype: str, attention: str) -> Any:
     from agent.config import ModelSettings
+    from policies.qwen.architecture import random_parts
     from policies.qwen.transformers_backend import TransformersBackend, resolve_attention
 
     budget = max(options.max_pixels)
@@ -140,27 +141,6 @@ def _backend(options: BenchModelOptions, model_settings: Any, device: str, dtype
                                                                    options.min_pixels, budget))
     backend.exact_length = True
     return backend
-
-
-def random_parts(size: str, dtype: str, attention: str, device: str, min_pixels: int = 3136,
-                 max_pixels: int = 1280 * 28 * 28) -> tuple[Any, Any, Any]:
-    """(model, tokenizer, image processor) for the `size` architecture, random weights, no download."""
-    import torch
-    from transformers import Qwen2_5_VLForConditionalGeneration
-
-    from policies.qwen.architecture import SIZES, make_config, transformers_major
-    from policies.qwen.offline_tokenizer import build_tokenizer
-    from policies.qwen.transformers_inputs import load_image_processor
-
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
-    dtype_arg = "dtype" if transformers_major() >= 5 else "torch_dtype"
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = Qwen2_5_VLForConditionalGeneration._from_config(
-            make_config(SIZES[size]), attn_implementation=attention, **{dtype_arg: getattr(torch, dtype)}
-        )
-    return model.eval(), build_tokenizer(), load_image_processor(None, min_pixels, max_pixels)
 
 
 def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> dict[str, list]:

@@ -1,4 +1,4 @@
-"""Qwen2.5-VL architecture sizes as data, and a config built from them in code (no download).
+"""Qwen2.5-VL architecture sizes as data, a config built from them in code, a random-weight model (no download).
 
 For: the full-size random-weight benchmark (`deskpilot bench model --size 3B|7B`) and the tiny
 random model the tests build offline. Token ids are the real Qwen2.5 ones, so a tokenizer holding
@@ -97,3 +97,23 @@ def make_config(spec: ArchSpec) -> Any:
         vision_start_token_id=VISION_START_ID, vision_end_token_id=VISION_END_ID,
         tie_word_embeddings=spec.tied, bos_token_id=ENDOFTEXT_ID, eos_token_id=IM_END_ID,
     )
+
+
+def random_parts(size: str, dtype: str, attention: str, device: str, min_pixels: int = 3136,
+                 max_pixels: int = 1280 * 28 * 28) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, image processor) for the `size` architecture, random weights, no download."""
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from policies.qwen.offline_tokenizer import build_tokenizer
+    from policies.qwen.transformers_inputs import load_image_processor
+
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
+    dtype_arg = "dtype" if transformers_major() >= 5 else "torch_dtype"
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration._from_config(
+            make_config(SIZES[size]), attn_implementation=attention, **{dtype_arg: getattr(torch, dtype)}
+        )
+    return model.eval(), build_tokenizer(), load_image_processor(None, min_pixels, max_pixels)
