@@ -45,7 +45,7 @@ def recorded(xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("recorded")
     with launch_sandbox(xvfb.env(), tmp / "s.json", RECORDED_AT) as app:
         capture = MssCapture(1, 1.0, xvfb.display)
-        shot = capture.grab()
+        shot = painted(capture, app.center("ok_button"))
         capture.close()
         writer = TraceWriter(tmp / "trace")
         writer.header(task="press OK, then tick the box", policy="recorded",
@@ -58,6 +58,27 @@ def recorded(xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Path:
         writer.end(status="success", reason="recorded", steps=3)
         writer.close()
     return tmp / "trace"
+
+
+def painted(capture: MssCapture, at: tuple[int, int], timeout: float = 10.0):
+    """A screenshot once the app has drawn itself: the same twice running, with detail around `at`.
+
+    "Ready" in the app's state file can come before Tk's first paint; a recording of a blank window
+    matches everywhere and the replay rightly refuses to guess (this flaked under load)."""
+    import time
+
+    deadline, previous = time.monotonic() + timeout, None
+    while True:
+        shot = capture.grab()
+        pixels = np.asarray(shot.image.convert("L"), dtype=np.int16)
+        x, y = at
+        detail = pixels[max(y - 48, 0):y + 48, max(x - 48, 0):x + 48].std() > 5
+        if detail and previous is not None and np.array_equal(pixels, previous):
+            return shot
+        if time.monotonic() > deadline:
+            raise AssertionError("the sandbox app did not finish drawing")
+        previous = pixels
+        time.sleep(0.05)
 
 
 def relooked(trace: Path, tmp: Path) -> Path:
