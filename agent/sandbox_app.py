@@ -246,7 +246,7 @@ class SandboxApp:
             self.root.after(20, self.wait_until_laid_out)
             return
         self.entry.focus_force()  # no window manager: nobody else gives us the X focus
-        self.root.update_idletasks()
+        self.root.update()  # handle the Expose events now: "ready" means drawn, not only mapped
         self.root.winfo_pointerxy()  # X round trip: the server has applied the focus before we say ready
         self.ready = True
         self.write_state()
