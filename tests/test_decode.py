@@ -82,6 +82,7 @@ def test_greedy_tokens_equal_generate_with_and_without_the_prefix_cache(backend,
     from policies.qwen.decode import Decoder, Sampling
 
     eos = list(backend.eos_ids)
+    cached_decoder = Decoder(backend.model, IMG)
     for seed, history in ((0, 0), (1, 2), (2, 3)):  # the same system prompt each time: the prefix is reused
         prepared = backend.prepare(_request("Click the Save button", seed, history=history))
         t = prepared.tensors
@@ -90,11 +91,11 @@ def test_greedy_tokens_equal_generate_with_and_without_the_prefix_cache(backend,
                 max_new_tokens=16, do_sample=False, repetition_penalty=penalty, eos_token_id=eos, pad_token_id=eos[0]))
         expected = reference[0, t["input_ids"].shape[1]:].tolist()
         for cached in (False, True):
-            decoder = backend.decoder if cached else Decoder(backend.model, IMG, prefix_cache=False)
+            decoder = cached_decoder if cached else Decoder(backend.model, IMG, prefix_cache=False)
             with torch.inference_mode():
                 got = decoder.generate(t, 16, LogitsProcessorList(), eos, Sampling(repetition_penalty=penalty))
             assert list(got.tokens) == expected, (seed, cached)
-            assert (got.prefix_tokens > 500) == cached
+            assert (got.prefix_tokens > 500) == (cached and seed > 0)  # the first call builds the prefix
 
 
 @pytest.mark.model
@@ -151,3 +152,23 @@ def test_a_set_stop_flag_interrupts_between_tokens(backend) -> None:
     assert counter.count == 3  # no token after the flag was seen
     with pytest.raises(GenerationInterrupted):  # through the backend, as the kill switch does it
         backend.complete(ModelRequest(_request("x").messages, max_new_tokens=5, stop=stop))
+
+
+@pytest.mark.model
+def test_a_run_records_the_reused_prefix_from_its_second_step_on(tiny_qwen_dir: Path) -> None:
+    """QwenPolicy over the real backend: step 1 builds the system prompt's cache, step 2 reuses it (trace meta)."""
+    from test_transformers_backend import screenshot, tiny_settings
+
+    from actions.geometry import Monitor, Screenshot
+    from policies.base import Outcome, StepRecord
+    from policies.qwen.policy import QwenOptions, QwenPolicy
+    from policies.qwen.transformers_backend import TransformersBackend
+
+    policy = QwenPolicy(TransformersBackend(tiny_settings(tiny_qwen_dir)), QwenOptions(max_pixels=100_352,
+                                                                                        max_new_tokens=4))
+    shot = Screenshot(screenshot(640, 400), Monitor(0, 0, 640, 400))
+    first = policy.decide("Open the menu", shot, [])
+    second = policy.decide("Open the menu", shot, [StepRecord(1, first, None, Outcome("invalid", "x"))])
+    assert first.meta["tokens"]["cached_prefix"] == 0
+    assert second.meta["tokens"]["cached_prefix"] > 500
+    assert second.meta["tokens"]["prompt"] > second.meta["tokens"]["cached_prefix"]

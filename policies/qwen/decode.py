@@ -36,7 +36,7 @@ class Sampling:
 @dataclass(frozen=True)
 class DecodeResult:
     tokens: tuple[int, ...]
-    prefix_tokens: int  # prompt tokens whose KV came from the cache (0: none reused)
+    prefix_tokens: int  # prompt tokens whose KV came from an earlier call's cache (0: none reused)
 
 
 @dataclass
@@ -72,8 +72,8 @@ class Decoder:
         positions, following = position_tensor(input_ids, tensors.get("image_grid_thw"), self.image_token_id,
                                                self.merge)
         _check(stop)
-        cache, reused = self._start(input_ids, positions)
-        suffix = slice(reused, None)
+        cache, cached, hit = self._start(input_ids, positions)
+        suffix = slice(cached, None)
         vision = {k: tensors[k] for k in ("pixel_values", "image_grid_thw") if k in tensors}
         logits = self._forward(input_ids[:, suffix], positions[:, :, suffix], cache, **vision)
         warpers = _warpers(sampling)
@@ -89,20 +89,23 @@ class Decoder:
             ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
             position = positions.new_full((3, 1, 1), following + step)
             logits = self._forward(ids[:, -1:], position, cache)
-        return DecodeResult(tuple(tokens), reused)
+        return DecodeResult(tuple(tokens), cached if hit else 0)
 
-    def _start(self, input_ids: Any, positions: Any) -> tuple[Any, int]:
-        """A KV cache holding the prompt's system-prompt prefix (from the last call, or made now), and its length."""
+    def _start(self, input_ids: Any, positions: Any) -> tuple[Any, int, bool]:
+        """A KV cache holding the prompt's system-prompt prefix (from the last call, or made now), its
+        length, and whether it came from the last call."""
         length = prefix_length(input_ids[0].tolist(), self.image_token_id) if self.prefix_cache else 0
         if length == 0:
-            return self._fresh_cache(), 0
+            return self._fresh_cache(), 0, False
         ids = tuple(input_ids[0, :length].tolist())
-        if self._prefix is None or self._prefix.ids != ids:
+        hit = self._prefix is not None and self._prefix.ids == ids
+        if not hit:
             self._prefix = None  # free the old one before building the new one
             cache = self._fresh_cache()
             self._forward(input_ids[:, :length], positions[:, :, :length], cache, logits=False)
             self._prefix = _Prefix(ids, cache)
-        return copy.deepcopy(self._prefix.cache), length
+        assert self._prefix is not None
+        return copy.deepcopy(self._prefix.cache), length, hit
 
     def _fresh_cache(self) -> Any:
         from transformers import DynamicCache
