@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,6 @@ class Decoder:
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # 5.x renamed it
         self._keep = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
         self._prefix: _Prefix | None = None
-        self._sync: Callable[[], None] = _synchronizer(model)
 
     def generate(self, tensors: dict[str, Any], max_new_tokens: int, processors: Any, eos_ids: Sequence[int],
                  sampling: Sampling = Sampling(), stop: Any = None) -> DecodeResult:
@@ -120,9 +119,7 @@ class Decoder:
                             **{self._cache_arg: cache}, **self._keep, **vision)
         if not logits:
             return None
-        result = output.logits[:, -1, :]
-        self._sync()
-        return result
+        return output.logits[:, -1, :]  # no sync here: choosing the token (int()) waits for it anyway
 
 
 def prefix_length(ids: Sequence[int], image_token_id: int, end_token_id: int = 151645) -> int:
@@ -172,12 +169,3 @@ def _choose(ids: Any, scores: Any, warpers: Any) -> int:
     if sample:
         return int(torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[0, 0])
     return int(scores.argmax(dim=-1)[0])
-
-
-def _synchronizer(model: Any) -> Callable[[], None]:
-    import torch
-
-    device = getattr(model, "device", None)
-    if device is not None and device.type == "cuda":
-        return torch.cuda.synchronize
-    return lambda: None
