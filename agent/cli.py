@@ -86,7 +86,7 @@ def _bench_parsers(bench: argparse.ArgumentParser) -> None:
         p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
         p.add_argument("--trace-dir", help=argparse.SUPPRESS)
         p.set_defaults(handler=_bench)
-    from agent.bench_model import add_arguments as add_model_bench_arguments
+    from agent.bench_model_cli import add_arguments as add_model_bench_arguments
 
     model = group.add_parser("model", help="Qwen2.5-VL step latency by phase: vision, prefill, decode, memory")
     add_model_bench_arguments(model)
@@ -95,9 +95,9 @@ def _bench_parsers(bench: argparse.ArgumentParser) -> None:
 
 
 def _bench_model(args: argparse.Namespace) -> int:
-    from agent import bench_model
+    from agent import bench_model_cli
 
-    return bench_model.main(args, settings_from(args).model)
+    return bench_model_cli.main(args, settings_from(args).model)
 
 
 def _size(text: str) -> tuple[int, int]:

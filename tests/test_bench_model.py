@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.bench_model import BenchModelOptions, format_result, options_from
+from agent.bench_model import BenchModelOptions
+from agent.bench_model_cli import format_result, options_from
 from agent.cli import build_parser, main
 
 PHASES = {"vision_ms", "prefill_ms", "ttft_ms", "decode_ms_per_token", "preprocess_ms", "step_ms"}
