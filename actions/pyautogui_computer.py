@@ -90,11 +90,11 @@ class PyAutoGuiComputer:
         held: list[str] = []
         try:
             for name in names:
-                self._press(name)
+                self._hold(name, down=True)
                 held.append(name)
         finally:
             for name in reversed(held):
-                self._release(name)
+                self._hold(name, down=False)
 
     def _pressable(self, name: str) -> bool:
         """Whether pyautogui really sends `name`: its X11 backend skips keys missing from the keymap."""
@@ -103,19 +103,13 @@ class PyAutoGuiComputer:
             return bool(table.get(name))  # None: not a pyautogui key; 0: no keycode on this layout
         return name in self._gui.KEYBOARD_KEYS
 
-    def _press(self, name: str) -> None:
+    def _hold(self, name: str, down: bool) -> None:
+        """Press (`down`) or release one key: pyautogui's where it can, else the X11 Unicode path."""
         if self._pressable(name):
-            self._gui.keyDown(name)
+            (self._gui.keyDown if down else self._gui.keyUp)(name)
         else:
             assert self._typer is not None  # key() checked
-            self._typer.press(name)
-
-    def _release(self, name: str) -> None:
-        if self._pressable(name):
-            self._gui.keyUp(name)
-        else:
-            assert self._typer is not None
-            self._typer.release(name)
+            (self._typer.press if down else self._typer.release)(name)
 
     def close(self) -> None:
         if self._typer is not None:
