@@ -6,14 +6,18 @@ on the GPU when there is one, with the offline tokenizer (real special ids) and 
 processor; without it the configured `model.name` is loaded. For every attention implementation ×
 screen size × max_pixels asked for, a random screenshot is resized and sent with the real
 computer_use prompt through the same `TransformersBackend.complete` a run uses, once per variant:
-  baseline     free decoding, the whole prompt prefilled every step
-  prefix       free decoding, the system prompt's KV cache reused across steps (`model.prefix_cache`)
-  constrained  prefix + the tool-call grammar (`model.decoding: constrained`)
+  baseline     free decoding, the whole prompt prefilled every step, the model's forward per token
+  prefix       baseline + the system prompt's KV cache reused across steps (`model.prefix_cache`)
+  static       prefix + decode steps on a static KV cache, replayed as CUDA graphs on a GPU
+               (`model.cuda_graphs`; on the CPU the same step runs eagerly)
+  constrained  the tool-call grammar (`model.decoding: constrained`) on top of static if it is
+               measured, else of prefix
 Variants are interleaved within each repeat so drift hits them alike; medians over `--repeats`
 after one warm-up (which also builds the prefix cache, as a run's first step does). Reported:
 vision-encoder ms (the vision tower timed alone), prefill ms (time to first token minus vision),
-decode ms/token, the full step (preprocess + generate), peak GPU memory, and the ratios
-baseline/prefix (step time) and constrained − prefix (ms per token).
+decode ms/token, the full step (preprocess + generate), peak GPU memory, and each optimization's
+gain as a ratio: baseline/prefix (step, time to first token), prefix/static (decode per token,
+step), baseline/static (step), and the grammar's cost in ms per token.
 Not for: the agent's own overhead (bench loop), or the command line (`agent.bench_model_cli`).
 """
 
@@ -26,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 TASK = "Open the File menu and save the document as report.txt in the Documents folder."
-VARIANTS = ("baseline", "prefix", "constrained")
+VARIANTS = ("baseline", "prefix", "static", "constrained")
 
 
 @dataclass(frozen=True)
@@ -82,13 +86,17 @@ def _cell(backend: Any, options: BenchModelOptions, screen: tuple[int, int], bud
     messages = build_messages(TASK, image, frame)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    runs = _repeat(backend, messages, options)
+    runs, texts = _repeat(backend, messages, options)
     variants = {name: _medians(samples) for name, samples in runs.items()}
+    free = [name for name in options.variants if name != "constrained"]
     cell: dict[str, Any] = {
         "attn": backend.model.config._attn_implementation, "screen": f"{screen[0]}x{screen[1]}",
         "max_pixels": budget, "model_image": f"{frame.model_width}x{frame.model_height}",
         "vision_tokens": frame.vision_tokens, "variants": variants, "ratios": _ratios(variants),
         "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
+        "static_step": "cuda graph" if device == "cuda" else "eager",
+        # whether each free-decoding variant wrote the same answer as the first one (greedy, the same input)
+        "same_answer": {name: texts[name] == texts[free[0]] for name in free[1:]},
     }
     return cell
 
@@ -99,7 +107,14 @@ def _ratios(variants: dict[str, dict[str, float]]) -> dict[str, float]:
         base, cached = variants["baseline"], variants["prefix"]
         ratios["prefix_cache_step_speedup"] = round(base["step_ms"] / max(cached["step_ms"], 1e-9), 3)
         ratios["prefix_cache_ttft_speedup"] = round(base["ttft_ms"] / max(cached["ttft_ms"], 1e-9), 3)
-    free = variants.get("prefix") or variants.get("baseline")
+    if "static" in variants:
+        fast = variants["static"]
+        for name, slow in (("prefix", variants.get("prefix")), ("baseline", variants.get("baseline"))):
+            if slow is not None:
+                ratios[f"static_vs_{name}_step_speedup"] = round(slow["step_ms"] / max(fast["step_ms"], 1e-9), 3)
+                ratios[f"static_vs_{name}_decode_speedup"] = round(
+                    slow["decode_ms_per_token"] / max(fast["decode_ms_per_token"], 1e-9), 3)
+    free = variants.get("static") or variants.get("prefix") or variants.get("baseline")
     if "constrained" in variants and free is not None:
         forced = variants["constrained"]["decode_ms_per_token"]
         ratios["constrained_overhead_ms_per_token"] = round(forced - free["decode_ms_per_token"], 3)
@@ -138,25 +153,31 @@ def _backend(options: BenchModelOptions, model_settings: Any, device: str, dtype
     return backend
 
 
-def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> dict[str, list]:
-    """Warm-up + repeats, the variants interleaved; each variant keeps its own decoder (and prefix cache)."""
+def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> tuple[dict[str, list], dict[str, str]]:
+    """Warm-up + repeats, the variants interleaved; each variant keeps its own decoder (and prefix cache).
+    Returns the samples and each variant's last answer."""
     from policies.qwen.decode import Decoder
     from policies.qwen.messages import ModelRequest
 
-    decoders = {name: Decoder(backend.model, backend.image_token_id, prefix_cache=name != "baseline")
+    step_kind = "graphs" if backend.model.device.type == "cuda" else "eager"
+    static = {"static": step_kind, "constrained": step_kind if "static" in options.variants else "off"}
+    decoders = {name: Decoder(backend.model, backend.image_token_id, prefix_cache=name != "baseline",
+                              static=static.get(name, "off"))
                 for name in options.variants}
     requests = {name: ModelRequest(messages, max_new_tokens=options.new_tokens, constrained=name == "constrained")
                 for name in options.variants}
     prepared = backend.prepare(requests[options.variants[0]])
     samples: dict[str, list] = {name: [] for name in options.variants}
+    texts: dict[str, str] = {}
     for i in range(options.warmup + options.repeats):
         for name, request in requests.items():
             vision_ms = _time_vision(backend, prepared)
             backend.decoder = decoders[name]
             reply = backend.complete(request)
+            texts[name] = reply.text
             if i >= options.warmup:
                 samples[name].append(_sample(reply, vision_ms))
-    return samples
+    return samples, texts
 
 
 def _sample(reply: Any, vision_ms: float) -> dict[str, float]:

@@ -32,7 +32,12 @@ def format_result(result: dict[str, Any]) -> str:
         for key in dict.fromkeys(k for n in names for k in cell["variants"][n]):
             lines.append(f"{key:<24}" + "".join(f"{cell['variants'][n].get(key, float('nan')):>14.2f}" for n in names))
         lines += [f"{name}: {value}" for name, value in cell["ratios"].items()]
-        lines.append(f"peak GPU memory: {cell['peak_gpu_mem_gib']} GiB; load {cell['load_s']} s")
+        if cell.get("same_answer"):
+            first = next(n for n in names if n != "constrained")
+            lines.append(f"same answer as {first}: " + ", ".join(
+                f"{n} {'yes' if same else 'no'}" for n, same in cell["same_answer"].items()))
+        step = f"; static step: {cell['static_step']}" if "static" in cell["variants"] else ""
+        lines.append(f"peak GPU memory: {cell['peak_gpu_mem_gib']} GiB; load {cell['load_s']} s{step}")
     return "\n".join(lines)
 
 
@@ -46,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], help="default: bf16 on GPU, fp32 on CPU")
     p.add_argument("--repeats", type=int, default=5, help="measured steps (after one warm-up)")
     p.add_argument("--variants", default="baseline,prefix", type=_variants,
-                   help="comma-separated, from: baseline (no prefix cache), prefix, constrained")
+                   help="comma-separated, from: baseline (no prefix cache), prefix, static (CUDA graphs), "
+                        "constrained")
     p.add_argument("--threads", type=int, help="CPU intra-op threads (default: torch's)")
     p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
     p.add_argument("--config", help="config file (default: ./config.yaml if present)")

@@ -79,6 +79,7 @@ class ModelSettings(_Section):
     attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
     decoding: Literal["free", "constrained"] = "free"
     prefix_cache: bool = True
+    cuda_graphs: bool = True
 
     @model_validator(mode="after")
     def _pixel_range(self) -> ModelSettings:

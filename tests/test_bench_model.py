@@ -21,7 +21,8 @@ def test_bench_model_tiny_on_cpu_reports_every_phase_variant_and_ratio(
     out = tmp_path / "bench.json"
     argv = ["bench", "model", "--random-weights", "--size", "tiny", "--screen", "320x200", "640x400",
             "--max-pixels", "50176", "--new-tokens", "24", "--repeats", "2", "--threads", "1",
-            "--variants", "baseline,prefix,constrained", "--attn", "sdpa", "flash_attention_2", "--json", str(out)]
+            "--variants", "baseline,prefix,static,constrained", "--attn", "sdpa", "flash_attention_2",
+            "--json", str(out)]
     assert main(argv) == 0
     result = json.loads(out.read_text())
     cells = [c for c in result["cells"] if "skipped" not in c]
@@ -31,7 +32,7 @@ def test_bench_model_tiny_on_cpu_reports_every_phase_variant_and_ratio(
     first = cells[0]
     assert first["model_image"] == "280x168" and first["vision_tokens"] == 280 * 168 // 784  # smart_resize
     assert first["attn"] == "sdpa" and first["peak_gpu_mem_gib"] is None and result["dtype"] == "float32"
-    for name in ("baseline", "prefix", "constrained"):
+    for name in ("baseline", "prefix", "static", "constrained"):
         row = first["variants"][name]
         assert set(row) >= PHASES and all(row[k] > 0 for k in PHASES - {"prefill_ms"})
         assert row["step_ms"] >= row["ttft_ms"]
@@ -39,8 +40,12 @@ def test_bench_model_tiny_on_cpu_reports_every_phase_variant_and_ratio(
         assert row["completion_tokens"] == 24 if name != "constrained" else 21 <= row["completion_tokens"] <= 24
     assert first["variants"]["baseline"]["cached_prefix_tokens"] == 0
     assert first["variants"]["prefix"]["cached_prefix_tokens"] > 500  # the system prompt came from the cache
+    assert first["variants"]["static"]["cached_prefix_tokens"] > 500 and first["static_step"] == "eager"
+    assert first["same_answer"] == {"prefix": True, "static": True}  # float32: the same greedy tokens
     assert first["variants"]["constrained"]["grammar_ms_per_token"] > 0
     assert set(first["ratios"]) == {"prefix_cache_step_speedup", "prefix_cache_ttft_speedup",
+                                    "static_vs_prefix_step_speedup", "static_vs_prefix_decode_speedup",
+                                    "static_vs_baseline_step_speedup", "static_vs_baseline_decode_speedup",
                                     "constrained_overhead_ms_per_token"}
     assert first["ratios"]["prefix_cache_step_speedup"] > 0
     text = capsys.readouterr().out
@@ -67,7 +72,7 @@ def test_bad_combinations_are_one_line_errors(argv: list[str], capsys: pytest.Ca
 def test_an_unknown_variant_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "model", "--variants", "prefix,turbo"])
-    assert exit_info.value.code == 2 and "variants are baseline, prefix, constrained" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "variants are baseline, prefix, static, constrained" in capsys.readouterr().err
 
 
 def test_format_result_shows_the_variants_ratios_and_skips() -> None:

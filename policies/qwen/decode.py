@@ -48,10 +48,13 @@ class _Prefix:
 class Decoder:
     """Runs one prompt to an answer on `model`; keeps the KV cache of the last system-prompt prefix."""
 
-    def __init__(self, model: Any, image_token_id: int, prefix_cache: bool = True) -> None:
+    def __init__(self, model: Any, image_token_id: int, prefix_cache: bool = True, static: str = "off") -> None:
+        """`static`: decode steps on a static KV cache, `graphs` (replayed as CUDA graphs), `eager`, or `off`
+        (the model's own forward per token)."""
         self.model = model
         self.image_token_id = image_token_id
         self.prefix_cache = prefix_cache
+        self.static = _static(model, static)
         self.merge = int(getattr(model.config.vision_config, "spatial_merge_size", 2))
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # 5.x renamed it
@@ -75,6 +78,10 @@ class Decoder:
         suffix = slice(cached, None)
         vision = {k: tensors[k] for k in ("pixel_values", "image_grid_thw") if k in tensors}
         logits = self._forward(input_ids[:, suffix], positions[:, :, suffix], cache, **vision)
+        length = input_ids.shape[1]
+        if self.static is not None:
+            self.static.begin(cache, length, max_new_tokens)
+            cache = None  # its KV now lives in the static buffers
         warpers = _warpers(sampling)
         ids, tokens = input_ids, []
         eos = set(eos_ids)
@@ -86,6 +93,9 @@ class Decoder:
                 break
             _check(stop)
             ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
+            if self.static is not None:
+                logits = self.static.step(token, following + step, length + step)
+                continue
             position = positions.new_full((3, 1, 1), following + step)
             logits = self._forward(ids[:, -1:], position, cache)
         return DecodeResult(tuple(tokens), cached if hit else 0)
@@ -120,6 +130,19 @@ class Decoder:
         if not logits:
             return None
         return output.logits[:, -1, :]  # no sync here: choosing the token (int()) waits for it anyway
+
+
+def _static(model: Any, mode: str) -> Any:
+    if mode not in ("off", "eager", "graphs"):
+        raise ValueError(f"static decoding is off, eager or graphs, not {mode!r}")
+    if mode == "off":
+        return None
+    from policies.qwen.static_decode import StaticDecode, usable
+
+    problem = usable(model)
+    if problem is not None:
+        raise ValueError(f"static decoding cannot run: {problem}")
+    return StaticDecode(model, graphs=mode == "graphs")
 
 
 def prefix_length(ids: Sequence[int], image_token_id: int, end_token_id: int = 151645) -> int:

@@ -4,7 +4,8 @@ Loads `Qwen2_5_VLForConditionalGeneration` from a hub id or a local directory wi
 dtype, device_map and attention (`auto` = flash_attention_2 when flash-attn imports and a GPU with
 bf16/fp16 is used, else sdpa), plus the tokenizer and the image processor with the pixel budget
 set explicitly; inputs are built by `transformers_inputs` (no AutoProcessor). Generation runs in
-`decode` (the system prompt's KV cache reused across steps, interruptible by `ModelRequest.stop`),
+`decode` (the system prompt's KV cache reused across steps, interruptible by `ModelRequest.stop`;
+on one GPU each decode step is a CUDA graph replay, `static_decode`, with `model.cuda_graphs`),
 greedy at temperature 0, else the configured sampling; EOS ids come from the generation config and
 the tokenizer. `ModelRequest.constrained` switches on the tool-call grammar (`constrained`).
 Reported per call: timings_ms preprocess / prefill (vision encoder + prefill = time to first token)
@@ -59,6 +60,19 @@ def resolve_attention(requested: str, dtype: str) -> str:
     return "flash_attention_2" if usable and dtype in ("bfloat16", "float16") else "sdpa"
 
 
+def static_mode(settings: Any, device_type: str, model: Any = None) -> str:
+    """`graphs` (static-KV decode steps replayed as CUDA graphs) where `model.cuda_graphs` is on and the
+    model sits whole on one GPU; else `off` (the model's own forward per token)."""
+    if not getattr(settings, "cuda_graphs", True) or device_type != "cuda":
+        return "off"
+    if model is not None:
+        from policies.qwen.static_decode import usable
+
+        if usable(model) is not None:
+            return "off"
+    return "graphs"
+
+
 def load_model(name: str, dtype: str, device_map: str | None, attention: str) -> Any:
     """`from_pretrained` with the dtype argument spelled for the installed major version."""
     transformers = require_model_extra()
@@ -110,7 +124,8 @@ class TransformersBackend:
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         self.mm_token_types = _accepts(self.model, "mm_token_type_ids")
         self.exact_length = False  # benchmarks: never stop at EOS, decode exactly max_new_tokens (free decoding)
-        self.decoder = Decoder(self.model, self.image_token_id, bool(getattr(settings, "prefix_cache", True)))
+        self.decoder = Decoder(self.model, self.image_token_id, bool(getattr(settings, "prefix_cache", True)),
+                               static_mode(settings, self.model.device.type, self.model))
         self._vocabulary: Any = None
         self._indexes: dict[tuple[int, int] | None, Any] = {}
         if getattr(settings, "decoding", "free") == "constrained":
