@@ -11,13 +11,14 @@ computer_use prompt through the same `TransformersBackend.complete` a run uses, 
   static       prefix + decode steps on a static KV cache, replayed as CUDA graphs on a GPU
                (`model.cuda_graphs`; on the CPU the same step runs eagerly)
   constrained  the tool-call grammar (`model.decoding: constrained`) on top of static if it is
-               measured, else of prefix
+               measured, else of prefix; the grammar's fixed opening is prefilled, not decoded
 Variants are interleaved within each repeat so drift hits them alike; medians over `--repeats`
 after one warm-up (which also builds the prefix cache, as a run's first step does). Reported:
 vision-encoder ms (the vision tower timed alone), prefill ms (time to first token minus vision),
 decode ms/token, the full step (preprocess + generate), peak GPU memory, and each optimization's
 gain as a ratio: baseline/prefix (step, time to first token), prefix/static (decode per token,
-step), baseline/static (step), and the grammar's cost in ms per token.
+step), baseline/static (step), free/constrained (step: the grammar's cost per token against the
+decode steps its forced opening saves).
 Not for: the agent's own overhead (bench loop), or the command line (`agent.bench_model_cli`).
 """
 
@@ -118,6 +119,7 @@ def _ratios(variants: dict[str, dict[str, float]]) -> dict[str, float]:
     if "constrained" in variants and free is not None:
         forced = variants["constrained"]["decode_ms_per_token"]
         ratios["constrained_overhead_ms_per_token"] = round(forced - free["decode_ms_per_token"], 3)
+        ratios["constrained_step_speedup"] = round(free["step_ms"] / max(variants["constrained"]["step_ms"], 1e-9), 3)
     return ratios
 
 
@@ -182,11 +184,13 @@ def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> tuple[di
 
 def _sample(reply: Any, vision_ms: float) -> dict[str, float]:
     t = reply.timings_ms
-    tokens = reply.completion_tokens or 1
+    forced = int(reply.extra.get("forced_tokens", 0))
+    tokens = max(reply.completion_tokens - forced, 1)  # decoded one by one
     sample = {
         "vision_ms": vision_ms, "prefill_ms": max(t["prefill"] - vision_ms, 0.0), "ttft_ms": t["prefill"],
         "decode_ms_per_token": t.get("decode_per_token", 0.0), "preprocess_ms": t["preprocess"],
-        "step_ms": t["total"], "completion_tokens": float(tokens), "prompt_tokens": float(reply.prompt_tokens),
+        "step_ms": t["total"], "completion_tokens": float(reply.completion_tokens), "forced_tokens": float(forced),
+        "prompt_tokens": float(reply.prompt_tokens),
         "cached_prefix_tokens": float(reply.extra.get("cached_prefix_tokens", 0)),
     }
     if "grammar" in t:

@@ -46,7 +46,10 @@ def test_bench_model_tiny_on_cpu_reports_every_phase_variant_and_ratio(
     assert set(first["ratios"]) == {"prefix_cache_step_speedup", "prefix_cache_ttft_speedup",
                                     "static_vs_prefix_step_speedup", "static_vs_prefix_decode_speedup",
                                     "static_vs_baseline_step_speedup", "static_vs_baseline_decode_speedup",
-                                    "constrained_overhead_ms_per_token"}
+                                    "constrained_overhead_ms_per_token", "constrained_step_speedup"}
+    # the grammar's fixed opening (<tool_call>\n{"name": ... "action": ") is prefilled, not decoded
+    assert first["variants"]["constrained"]["forced_tokens"] == 15
+    assert first["variants"]["prefix"]["forced_tokens"] == 0
     assert first["ratios"]["prefix_cache_step_speedup"] > 0
     text = capsys.readouterr().out
     assert "prefix_cache_step_speedup" in text and "skipped: flash-attn is not installed" in text

@@ -199,3 +199,30 @@ def test_constrained_greedy_decoding_parses_too(tiny_backend) -> None:
     for seed in range(3):
         reply = tiny_backend.complete(tiny_request(seed, True, 32))
         assert parses(reply.text) and reply.extra["constrained"] is True
+
+
+@pytest.mark.model
+def test_the_grammar_opening_is_prefilled_not_decoded(tiny_backend) -> None:
+    """Every call starts `<tool_call>\\n{"name": "computer_use", "arguments": {"action": "`: those tokens go
+    in with the prompt (one pass); the answer still parses within the budget, the opening counted in it."""
+    import torch
+
+    from policies.qwen.constrained import forced_opening
+    from policies.qwen.decode import Decoder
+
+    index = tiny_backend.constraint_index((168, 112))
+    tokenizer = tiny_backend.tokenizer
+
+    def encode(text):
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    opening = forced_opening(index, encode, 32)
+    assert tokenizer.decode(opening) == '<tool_call>\n{"name": "computer_use", "arguments": {"action":'
+    assert forced_opening(index, encode, len(opening)) == ()  # no room left to finish: decode it all
+    for seed, budget in ((0, 32), (1, index.min_tokens + 1)):
+        reply = tiny_backend.complete(tiny_request(seed, True, budget))
+        assert reply.extra["forced_tokens"] == len(opening)
+        assert parses(reply.text) and reply.completion_tokens <= budget
+    tensors = tiny_backend.prepare(tiny_request(0, True, 32)).tensors
+    with pytest.raises(ValueError, match="leave nothing to decode"), torch.inference_mode():
+        Decoder(tiny_backend.model, 151655).generate(tensors, 3, [], tiny_backend.eos_ids, forced=(1, 2, 3))

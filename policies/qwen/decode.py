@@ -35,8 +35,9 @@ class Sampling:
 
 @dataclass(frozen=True)
 class DecodeResult:
-    tokens: tuple[int, ...]
+    tokens: tuple[int, ...]  # the answer, forced opening included
     prefix_tokens: int  # prompt tokens whose KV came from an earlier call's cache (0: none reused)
+    forced: int = 0  # answer tokens prefilled with the prompt rather than decoded
 
 
 @dataclass
@@ -62,15 +63,21 @@ class Decoder:
         self._prefix: _Prefix | None = None
 
     def generate(self, tensors: dict[str, Any], max_new_tokens: int, processors: Any, eos_ids: Sequence[int],
-                 sampling: Sampling = Sampling(), stop: Any = None) -> DecodeResult:
+                 sampling: Sampling = Sampling(), stop: Any = None, forced: Sequence[int] = ()) -> DecodeResult:
         """Prefill `tensors` (input_ids, pixel_values, image_grid_thw, ...) and decode up to `max_new_tokens`.
 
-        `processors` is called as a transformers LogitsProcessorList on (all ids so far, scores).
+        `forced`: the answer's first tokens, known in advance (the grammar's opening), prefilled with
+        the prompt; they count towards `max_new_tokens`. `processors` is called as a transformers
+        LogitsProcessorList on (all ids so far, scores).
         Raises `GenerationInterrupted` as soon as `stop` (a threading.Event) is seen set.
         """
         import torch
 
         input_ids = tensors["input_ids"]
+        if len(forced) >= max_new_tokens:
+            raise ValueError(f"{len(forced)} forced tokens leave nothing to decode in {max_new_tokens}")
+        if forced:
+            input_ids = torch.cat([input_ids, input_ids.new_tensor([list(forced)])], dim=1)
         positions, following = position_tensor(input_ids, tensors.get("image_grid_thw"), self.image_token_id,
                                                self.merge)
         _check(stop)
@@ -83,13 +90,14 @@ class Decoder:
             self.static.begin(cache, length, max_new_tokens)
             cache = None  # its KV now lives in the static buffers
         warpers = _warpers(sampling)
-        ids, tokens = input_ids, []
+        ids, tokens = input_ids, list(forced)
         eos = set(eos_ids)
-        for step in range(max_new_tokens):
+        steps = max_new_tokens - len(forced)
+        for step in range(steps):
             scores = processors(ids, logits.float())
             token = _choose(ids, scores, warpers)
             tokens.append(token)
-            if token in eos or step == max_new_tokens - 1:
+            if token in eos or step == steps - 1:
                 break
             _check(stop)
             ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
@@ -98,7 +106,7 @@ class Decoder:
                 continue
             position = positions.new_full((3, 1, 1), following + step)
             logits = self._forward(ids[:, -1:], position, cache)
-        return DecodeResult(tuple(tokens), cached if hit else 0)
+        return DecodeResult(tuple(tokens), cached if hit else 0, len(forced))
 
     def _start(self, input_ids: Any, positions: Any) -> tuple[Any, int, bool]:
         """A KV cache holding the prompt's system-prompt prefix (from the last call, or made now), its

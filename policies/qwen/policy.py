@@ -145,7 +145,8 @@ def example_for_model(example: Image.Image, frame: ModelFrame) -> Image.Image | 
 
 def _meta(frame: ModelFrame, reply: ModelReply, resize_ms: float, backend: str) -> dict[str, Any]:
     tokens = {"prompt": reply.prompt_tokens, "completion": reply.completion_tokens, "vision": reply.vision_tokens,
-              "cached_prefix": reply.extra.get("cached_prefix_tokens")}  # system-prompt KV reused (transformers)
+              "cached_prefix": reply.extra.get("cached_prefix_tokens"),  # system-prompt KV reused (transformers)
+              "forced": reply.extra.get("forced_tokens")}  # grammar opening prefilled, not decoded (transformers)
     return {
         "screen": list(frame.screen),
         "model": list(frame.model),

@@ -5,7 +5,8 @@ dtype, device_map and attention (`auto` = flash_attention_2 when flash-attn impo
 bf16/fp16 is used, else sdpa), plus the tokenizer and the image processor with the pixel budget
 set explicitly; inputs are built by `transformers_inputs` (no AutoProcessor). Generation runs in
 `decode` (the system prompt's KV cache reused across steps, interruptible by `ModelRequest.stop`;
-on one GPU each decode step is a CUDA graph replay, `static_decode`, with `model.cuda_graphs`),
+on one GPU each decode step is a CUDA graph replay, `static_decode`, with `model.cuda_graphs`;
+with SDPA the vision windows are attended in one call per layer, `vision_windows`),
 greedy at temperature 0, else the configured sampling; EOS ids come from the generation config and
 the tokenizer. `ModelRequest.constrained` switches on the tool-call grammar (`constrained`).
 Reported per call: timings_ms preprocess / prefill (vision encoder + prefill = time to first token)
@@ -119,6 +120,9 @@ class TransformersBackend:
         else:
             require_model_extra()
         self.model, self.tokenizer, self.image_processor = parts
+        from policies.qwen.vision_windows import install
+
+        self.vision_layers_batched = install(self.model)  # SDPA: one attention call per vision layer
         self.load_ms = (time.perf_counter() - started) * 1000
         self.image_token_id = int(self.model.config.image_token_id)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
@@ -181,14 +185,15 @@ class TransformersBackend:
         prompt_length = prepared.prompt_tokens
         size = prepared.image_sizes[-1] if prepared.image_sizes else None
         processors, clock = self._processors(request, prompt_length, size)
+        forced = self.forced_opening(request, size)
         generate_start = time.perf_counter()
         with torch.inference_mode():
             result = self.decoder.generate(inputs, request.max_new_tokens, processors, self.eos_ids,
-                                           self.sampling(), request.stop)
+                                           self.sampling(), request.stop, forced)
         ended = time.perf_counter()
         new_tokens = list(result.tokens)
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        timings = step_timings(started, generate_start, clock.stamps, ended, len(new_tokens))
+        timings = step_timings(started, generate_start, clock.stamps, ended, len(new_tokens) - result.forced)
         grammar = next((p for p in processors if hasattr(p, "seconds")), None)
         if grammar is not None:
             timings["grammar"] = round(grammar.seconds * 1000, 3)
@@ -198,9 +203,17 @@ class TransformersBackend:
             extra={
                 "finish_reason": "stop" if new_tokens and new_tokens[-1] in self.eos_ids else "length",
                 "constrained": request.constrained, "device": str(self.device),
-                "cached_prefix_tokens": result.prefix_tokens,
+                "cached_prefix_tokens": result.prefix_tokens, "forced_tokens": result.forced,
             },
         )
+
+    def forced_opening(self, request: ModelRequest, image_size: tuple[int, int] | None) -> tuple[int, ...]:
+        """With the grammar on: the tokens every tool call starts with (prefilled, not decoded); else ()."""
+        if not request.constrained:
+            return ()
+        index = self.constraint_index(image_size)
+        return index.opening(lambda text: self.tokenizer.encode(text, add_special_tokens=False),
+                             request.max_new_tokens)
 
     def _processors(
         self, request: ModelRequest, prompt_length: int, image_size: tuple[int, int] | None
