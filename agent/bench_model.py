@@ -16,7 +16,8 @@ Variants are interleaved within each repeat so drift hits them alike; medians ov
 after one warm-up (which also builds the prefix cache, as a run's first step does). Reported:
 vision-encoder ms (the vision tower timed alone), prefill ms (time to first token minus vision),
 decode ms/token, the full step (preprocess + generate), peak GPU memory, and each optimization's
-gain as a ratio: baseline/prefix (step, time to first token), prefix/static (decode per token,
+gain as a ratio: the vision tower with transformers' per-window loop / batched windows (SDPA),
+baseline/prefix (step, time to first token), prefix/static (decode per token,
 step), baseline/static (step), free/constrained (step: the grammar's cost per token against the
 decode steps its forced opening saves).
 Not for: the agent's own overhead (bench loop), or the command line (`agent.bench_model_cli`).
@@ -108,6 +109,9 @@ def _ratios(variants: dict[str, dict[str, float]]) -> dict[str, float]:
         base, cached = variants["baseline"], variants["prefix"]
         ratios["prefix_cache_step_speedup"] = round(base["step_ms"] / max(cached["step_ms"], 1e-9), 3)
         ratios["prefix_cache_ttft_speedup"] = round(base["ttft_ms"] / max(cached["ttft_ms"], 1e-9), 3)
+    first = next(iter(variants.values()), {})
+    if "vision_loop_ms" in first:
+        ratios["vision_batched_windows_speedup"] = round(first["vision_loop_ms"] / max(first["vision_ms"], 1e-9), 3)
     if "static" in variants:
         fast = variants["static"]
         for name, slow in (("prefix", variants.get("prefix")), ("baseline", variants.get("baseline"))):
@@ -173,21 +177,22 @@ def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> tuple[di
     texts: dict[str, str] = {}
     for i in range(options.warmup + options.repeats):
         for name, request in requests.items():
-            vision_ms = _time_vision(backend, prepared)
+            vision = _time_vision(backend, prepared)
             backend.decoder = decoders[name]
             reply = backend.complete(request)
             texts[name] = reply.text
             if i >= options.warmup:
-                samples[name].append(_sample(reply, vision_ms))
+                samples[name].append(_sample(reply, vision))
     return samples, texts
 
 
-def _sample(reply: Any, vision_ms: float) -> dict[str, float]:
+def _sample(reply: Any, vision: dict[str, float]) -> dict[str, float]:
     t = reply.timings_ms
+    vision_ms = vision["vision_ms"]
     forced = int(reply.extra.get("forced_tokens", 0))
     tokens = max(reply.completion_tokens - forced, 1)  # decoded one by one
     sample = {
-        "vision_ms": vision_ms, "prefill_ms": max(t["prefill"] - vision_ms, 0.0), "ttft_ms": t["prefill"],
+        **vision, "prefill_ms": max(t["prefill"] - vision_ms, 0.0), "ttft_ms": t["prefill"],
         "decode_ms_per_token": t.get("decode_per_token", 0.0), "preprocess_ms": t["preprocess"],
         "step_ms": t["total"], "completion_tokens": float(reply.completion_tokens), "forced_tokens": float(forced),
         "prompt_tokens": float(reply.prompt_tokens),
@@ -198,8 +203,19 @@ def _sample(reply: Any, vision_ms: float) -> dict[str, float]:
     return sample
 
 
-def _time_vision(backend: Any, prepared: Any) -> float:
-    """The vision tower alone on this request's pixels (synchronized), in ms."""
+def _time_vision(backend: Any, prepared: Any) -> dict[str, float]:
+    """The vision tower alone on this request's pixels (synchronized), in ms: as a step runs it
+    (`vision_ms`) and, where the batched windows are installed, with transformers' per-window loop."""
+    from policies.qwen.vision_windows import transformers_loop
+
+    times = {"vision_ms": _vision_once(backend, prepared)}
+    with transformers_loop(backend.model) as patched:
+        if patched:
+            times["vision_loop_ms"] = _vision_once(backend, prepared)
+    return times
+
+
+def _vision_once(backend: Any, prepared: Any) -> float:
     import torch
 
     model = backend.model

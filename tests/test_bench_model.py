@@ -43,7 +43,9 @@ def test_bench_model_tiny_on_cpu_reports_every_phase_variant_and_ratio(
     assert first["variants"]["static"]["cached_prefix_tokens"] > 500 and first["static_step"] == "eager"
     assert first["same_answer"] == {"prefix": True, "static": True}  # float32: the same greedy tokens
     assert first["variants"]["constrained"]["grammar_ms_per_token"] > 0
-    assert set(first["ratios"]) == {"prefix_cache_step_speedup", "prefix_cache_ttft_speedup",
+    assert first["variants"]["prefix"]["vision_loop_ms"] > 0  # the same tower with transformers' window loop
+    assert set(first["ratios"]) == {"vision_batched_windows_speedup",
+                                    "prefix_cache_step_speedup", "prefix_cache_ttft_speedup",
                                     "static_vs_prefix_step_speedup", "static_vs_prefix_decode_speedup",
                                     "static_vs_baseline_step_speedup", "static_vs_baseline_decode_speedup",
                                     "constrained_overhead_ms_per_token", "constrained_step_speedup"}

@@ -8,20 +8,24 @@ import pytest
 
 
 @pytest.mark.model
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
 @pytest.mark.parametrize("size", [(640, 400), (320, 200), (1000, 300)])
-def test_the_vision_tower_gives_transformers_output(tiny_qwen_dir: Path, size: tuple[int, int]) -> None:
+def test_the_vision_tower_gives_transformers_output(tiny_qwen_dir: Path, size: tuple[int, int], device: str) -> None:
     import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (run on the device machine)")
     from test_transformers_backend import screenshot
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     from policies.qwen.pixels import pixel_values
     from policies.qwen.resize import resize_for_model
-    from policies.qwen.vision_windows import install
+    from policies.qwen.vision_windows import install, transformers_loop
 
     image, _ = resize_for_model(screenshot(*size), 3136, 200_704)
-    pixels, grid = pixel_values([image, image.transpose(0)])  # two images: windows of both in one batch
+    pixels, grid = pixel_values([image, image.transpose(0)], device=device)  # two images: windows of both
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_qwen_dir, dtype=torch.float32,
-                                                               attn_implementation="sdpa").eval()
+                                                               attn_implementation="sdpa").eval().to(device)
     with torch.inference_mode():
         theirs = model.model.visual(pixels, grid_thw=grid)
         assert install(model) == len(model.model.visual.blocks)
@@ -29,6 +33,10 @@ def test_the_vision_tower_gives_transformers_output(tiny_qwen_dir: Path, size: t
     theirs = getattr(theirs, "pooler_output", theirs)
     ours = getattr(ours, "pooler_output", ours)
     assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-4), float((ours - theirs).abs().max())
+    with torch.inference_mode(), transformers_loop(model) as patched:
+        again = model.model.visual(pixels, grid_thw=grid)
+    assert patched and torch.equal(getattr(again, "pooler_output", again), theirs)  # the loop, restored
+    assert "forward" in vars(model.model.visual.blocks[0].attn)  # and ours back after the block
 
 
 def test_window_indexes_by_hand() -> None:

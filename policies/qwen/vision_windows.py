@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -36,6 +38,20 @@ def install(model: Any) -> int:
         attention.forward = types.MethodType(windowed_forward, attention)
         patched += 1
     return patched
+
+
+@contextmanager
+def transformers_loop(model: Any) -> Iterator[bool]:
+    """Within the block, the vision attention is transformers' own again (benchmarks compare the two);
+    yields whether anything had been installed."""
+    blocks = getattr(getattr(model.model, "visual", None), "blocks", None) or []
+    patched = [block.attn for block in blocks if "forward" in vars(block.attn)]
+    saved = [attention.__dict__.pop("forward") for attention in patched]
+    try:
+        yield bool(patched)
+    finally:
+        for attention, forward in zip(patched, saved, strict=True):
+            attention.forward = forward
 
 
 def windowed_forward(self: Any, hidden_states: Any, cu_seqlens: Any, position_embeddings: Any = None,
