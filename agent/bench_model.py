@@ -10,6 +10,7 @@ computer_use prompt through the same `TransformersBackend.complete` a run uses, 
   prefix       baseline + the system prompt's KV cache reused across steps (`model.prefix_cache`)
   static       prefix + decode steps on a static KV cache, replayed as CUDA graphs on a GPU
                (`model.cuda_graphs`; on the CPU the same step runs eagerly)
+  compiled     static, the step run through torch.compile before capture (`model.compile_decode`)
   constrained  the tool-call grammar (`model.decoding: constrained`) on top of static if it is
                measured, else of prefix; the grammar's fixed opening is prefilled, not decoded
 Variants are interleaved within each repeat so drift hits them alike; medians over `--repeats`
@@ -32,7 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 TASK = "Open the File menu and save the document as report.txt in the Documents folder."
-VARIANTS = ("baseline", "prefix", "static", "constrained")
+VARIANTS = ("baseline", "prefix", "static", "compiled", "constrained")
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def _cell(backend: Any, options: BenchModelOptions, screen: tuple[int, int], bud
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     runs, texts = _repeat(backend, messages, options)
-    variants = {name: _medians(samples) for name, samples in runs.items()}
+    variants = {name: _medians(samples) for name, samples in runs.items() if ":" not in name}
+    first = {name: runs[f"{name}:first"][0]["first_step_ms"] for name in variants}
     free = [name for name in options.variants if name != "constrained"]
     cell: dict[str, Any] = {
         "attn": backend.model.config._attn_implementation, "screen": f"{screen[0]}x{screen[1]}",
@@ -97,6 +99,7 @@ def _cell(backend: Any, options: BenchModelOptions, screen: tuple[int, int], bud
         "vision_tokens": frame.vision_tokens, "variants": variants, "ratios": _ratios(variants),
         "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
         "static_step": "cuda graph" if device == "cuda" else "eager",
+        "first_step_ms": first,  # the warm-up: builds the prefix cache, captures graphs, compiles
         # whether each free-decoding variant wrote the same answer as the first one (greedy, the same input)
         "same_answer": {name: texts[name] == texts[free[0]] for name in free[1:]},
     }
@@ -119,6 +122,11 @@ def _ratios(variants: dict[str, dict[str, float]]) -> dict[str, float]:
                 ratios[f"static_vs_{name}_step_speedup"] = round(slow["step_ms"] / max(fast["step_ms"], 1e-9), 3)
                 ratios[f"static_vs_{name}_decode_speedup"] = round(
                     slow["decode_ms_per_token"] / max(fast["decode_ms_per_token"], 1e-9), 3)
+    if "compiled" in variants and "static" in variants:
+        fused, graphed = variants["compiled"], variants["static"]
+        ratios["compiled_vs_static_step_speedup"] = round(graphed["step_ms"] / max(fused["step_ms"], 1e-9), 3)
+        ratios["compiled_vs_static_decode_speedup"] = round(
+            graphed["decode_ms_per_token"] / max(fused["decode_ms_per_token"], 1e-9), 3)
     free = variants.get("static") or variants.get("prefix") or variants.get("baseline")
     if "constrained" in variants and free is not None:
         forced = variants["constrained"]["decode_ms_per_token"]
@@ -166,7 +174,8 @@ def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> tuple[di
     from policies.qwen.messages import ModelRequest
 
     step_kind = "graphs" if backend.model.device.type == "cuda" else "eager"
-    static = {"static": step_kind, "constrained": step_kind if "static" in options.variants else "off"}
+    static = {"static": step_kind, "compiled": "compiled",
+              "constrained": step_kind if "static" in options.variants else "off"}
     decoders = {name: Decoder(backend.model, backend.image_token_id, prefix_cache=name != "baseline",
                               static=static.get(name, "off"))
                 for name in options.variants}
@@ -181,6 +190,8 @@ def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> tuple[di
             backend.decoder = decoders[name]
             reply = backend.complete(request)
             texts[name] = reply.text
+            if i == 0:
+                samples[name + ":first"] = [{"first_step_ms": reply.timings_ms["total"]}]
             if i >= options.warmup:
                 samples[name].append(_sample(reply, vision))
     return samples, texts

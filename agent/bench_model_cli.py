@@ -37,6 +37,9 @@ def format_result(result: dict[str, Any]) -> str:
             lines.append(f"same answer as {first}: " + ", ".join(
                 f"{n} {'yes' if same else 'no'}" for n, same in cell["same_answer"].items()))
         step = f"; static step: {cell['static_step']}" if "static" in cell["variants"] else ""
+        if cell.get("first_step_ms"):
+            lines.append("first step (warm-up), ms: " + ", ".join(
+                f"{n} {ms:.0f}" for n, ms in cell["first_step_ms"].items()))
         lines.append(f"peak GPU memory: {cell['peak_gpu_mem_gib']} GiB; load {cell['load_s']} s{step}")
     return "\n".join(lines)
 
@@ -52,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=5, help="measured steps (after one warm-up)")
     p.add_argument("--variants", default="baseline,prefix", type=_variants,
                    help="comma-separated, from: baseline (no prefix cache), prefix, static (CUDA graphs), "
-                        "constrained")
+                        "compiled (torch.compile + CUDA graphs), constrained")
     p.add_argument("--threads", type=int, help="CPU intra-op threads (default: torch's)")
     p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
     p.add_argument("--config", help="config file (default: ./config.yaml if present)")

@@ -80,6 +80,7 @@ class ModelSettings(_Section):
     decoding: Literal["free", "constrained"] = "free"
     prefix_cache: bool = True
     cuda_graphs: bool = True
+    compile_decode: bool = False
 
     @model_validator(mode="after")
     def _pixel_range(self) -> ModelSettings:

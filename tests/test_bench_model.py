@@ -77,7 +77,8 @@ def test_bad_combinations_are_one_line_errors(argv: list[str], capsys: pytest.Ca
 def test_an_unknown_variant_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "model", "--variants", "prefix,turbo"])
-    assert exit_info.value.code == 2 and "variants are baseline, prefix, static, constrained" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "variants are baseline, prefix, static, compiled, constrained" in err
 
 
 def test_format_result_shows_the_variants_ratios_and_skips() -> None:

@@ -115,7 +115,7 @@ def test_static_modes_are_checked() -> None:
     from policies.qwen.decode import _static
     from policies.qwen.static_decode import usable
 
-    with pytest.raises(ValueError, match="off, eager or graphs"):
+    with pytest.raises(ValueError, match="off, eager, graphs or compiled"):
         _static(object(), "fast")
     assert _static(object(), "off") is None
 
@@ -142,9 +142,10 @@ def test_the_backend_uses_cuda_graphs_only_on_a_gpu(tiny_qwen_dir: Path) -> None
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_cuda_graph_replay_gives_the_eager_step_tokens(tiny_qwen_dir: Path, dtype: str) -> None:
-    """On a GPU: the captured graph replays the eager step (same tokens, close logits), one capture per size."""
+@pytest.mark.parametrize(("dtype", "mode"), [("float32", "graphs"), ("bfloat16", "graphs"), ("float32", "compiled")])
+def test_cuda_graph_replay_gives_the_eager_step_tokens(tiny_qwen_dir: Path, dtype: str, mode: str) -> None:
+    """On a GPU: the captured graph (of the compiled step too) replays the eager step (same tokens, close
+    logits), one capture per size."""
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (run on the device machine)")
@@ -154,7 +155,7 @@ def test_cuda_graph_replay_gives_the_eager_step_tokens(tiny_qwen_dir: Path, dtyp
     from policies.qwen.transformers_backend import TransformersBackend
 
     backend = TransformersBackend(tiny_settings(tiny_qwen_dir, device_map="cuda", dtype=dtype,
-                                                repetition_penalty=1.0))
+                                                repetition_penalty=1.0, compile_decode=mode == "compiled"))
     assert backend.decoder.static is not None and backend.decoder.static.graphs
     eager = Decoder(backend.model, IMG, static="eager")
     tolerance = 2e-4 if dtype == "float32" else 5e-2
@@ -167,3 +168,22 @@ def test_cuda_graph_replay_gives_the_eager_step_tokens(tiny_qwen_dir: Path, dtyp
         for a, b in zip(graph_scores, step_scores, strict=True):
             assert torch.allclose(a, b, atol=tolerance, rtol=tolerance)
     assert backend.decoder.static.captures == 1
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_the_compiled_step_gives_the_same_tokens(backend) -> None:
+    """torch.compile of the step (fullgraph: no breaks, so nothing stops a CUDA graph capture) keeps the
+    tokens and logits; on this CPU it is compiled, not graphed (~35 s on 2 cores)."""
+    import torch
+
+    from policies.qwen.decode import Decoder
+
+    compiled = Decoder(backend.model, IMG, static="compiled")
+    assert not compiled.static.graphs and compiled.static.bucket == 4096
+    tensors = backend.prepare(_request("Click the Save button", 3, history=1)).tensors
+    ours, our_scores = _decode(backend, compiled, tensors, 8)
+    theirs, their_scores = _decode(backend, Decoder(backend.model, IMG), tensors, 8)
+    assert ours.tokens == theirs.tokens
+    for a, b in zip(our_scores, their_scores, strict=True):
+        assert torch.allclose(a, b, atol=2e-5, rtol=1e-4)

@@ -50,8 +50,8 @@ class Decoder:
     """Runs one prompt to an answer on `model`; keeps the KV cache of the last system-prompt prefix."""
 
     def __init__(self, model: Any, image_token_id: int, prefix_cache: bool = True, static: str = "off") -> None:
-        """`static`: decode steps on a static KV cache, `graphs` (replayed as CUDA graphs), `eager`, or `off`
-        (the model's own forward per token)."""
+        """`static`: decode steps on a static KV cache, `graphs` (replayed as CUDA graphs), `compiled`
+        (torch.compile, then graphs on a GPU), `eager`, or `off` (the model's own forward per token)."""
         self.model = model
         self.image_token_id = image_token_id
         self.prefix_cache = prefix_cache
@@ -141,8 +141,10 @@ class Decoder:
 
 
 def _static(model: Any, mode: str) -> Any:
-    if mode not in ("off", "eager", "graphs"):
-        raise ValueError(f"static decoding is off, eager or graphs, not {mode!r}")
+    """off, eager (the static step, no graph), graphs (replayed as CUDA graphs), compiled (torch.compile,
+    then a CUDA graph where the model is on a GPU)."""
+    if mode not in ("off", "eager", "graphs", "compiled"):
+        raise ValueError(f"static decoding is off, eager, graphs or compiled, not {mode!r}")
     if mode == "off":
         return None
     from policies.qwen.static_decode import StaticDecode, usable
@@ -150,7 +152,8 @@ def _static(model: Any, mode: str) -> Any:
     problem = usable(model)
     if problem is not None:
         raise ValueError(f"static decoding cannot run: {problem}")
-    return StaticDecode(model, graphs=mode == "graphs")
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    return StaticDecode(model, graphs=mode == "graphs" or (mode == "compiled" and on_gpu), compiled=mode == "compiled")
 
 
 def prefix_length(ids: Sequence[int], image_token_id: int, end_token_id: int = 151645) -> int:

@@ -5,8 +5,9 @@ weights (about 3 ms on an H200), but transformers' eager forward launches hundre
 kernels per token from Python, which costs several times that. Here the step — the model's own
 modules (embedding, norms, q/k/v/o projections, MLP, lm_head) called with fixed shapes, the new
 K/V written into preallocated buffers at a slot held in a device tensor — is captured once per
-buffer size in a `torch.cuda.CUDAGraph` and replayed per token: one launch. Elsewhere (CPU tests)
-the same step runs eagerly.
+buffer size in a `torch.cuda.CUDAGraph` and replayed per token: one launch. Optionally the step
+goes through `torch.compile` first (`model.compile_decode`), which fuses its elementwise work
+(norms, rope, softmax) into fewer kernels. Elsewhere (CPU tests) the same step runs eagerly.
 Positions: after the prompt, Qwen2.5-VL's three rope axes are equal (text tokens), so plain 1-D
 rope at the decoder's position (not the cache slot: image tokens compress positions) is exact.
 Ours is only the attention core (grouped-query attention over the buffer, slots after the current
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 BUCKET = 256  # buffer lengths are multiples of this, so steps of similar length share one graph
+COMPILED_BUCKET = 4096  # with torch.compile: each new length compiles again, so fewer, larger sizes
 
 
 @dataclass
@@ -57,7 +59,10 @@ def _text_model(model: Any) -> Any:
 class StaticDecode:
     """Decode steps for `model` after a prefill: `begin` with the prefill's cache, then `step` per token."""
 
-    def __init__(self, model: Any, graphs: bool) -> None:
+    def __init__(self, model: Any, graphs: bool, compiled: bool = False) -> None:
+        """`graphs`: capture the step as a CUDA graph; `compiled`: run it through `torch.compile` first
+        (fused kernels; a one-time compile of about a minute per buffer size, so buffers grow by
+        `COMPILED_BUCKET`)."""
         text = _text_model(model)
         self.model = model
         self.layers = list(text.layers)
@@ -72,6 +77,12 @@ class StaticDecode:
         self.inv_freq = rotary.inv_freq.float()
         self.rope_scale = float(getattr(rotary, "attention_scaling", 1.0))
         self.graphs = graphs
+        self.bucket = COMPILED_BUCKET if compiled else BUCKET
+        self._step = self._forward
+        if compiled:
+            import torch
+
+            self._step = torch.compile(self._forward, fullgraph=True, dynamic=False)
         self.captures = 0  # graphs captured so far (one per buffer size)
         self._buffers: _Buffers | None = None
 
@@ -80,7 +91,7 @@ class StaticDecode:
         needed = prompt_length + max_new_tokens + 1  # + a scratch slot for warm-up and capture
         if self._buffers is None or self._buffers.length < needed:
             self._buffers = None  # free the old buffers and graph first
-            self._buffers = self._allocate(-(-needed // BUCKET) * BUCKET)
+            self._buffers = self._allocate(-(-needed // self.bucket) * self.bucket)
         buffers = self._buffers
         for index in range(len(self.layers)):
             keys, values = _layer_kv(cache, index)
@@ -98,7 +109,7 @@ class StaticDecode:
         buffers.position.fill_(position)
         buffers.slot.fill_(slot)
         if buffers.graph is None:
-            return self._forward(buffers)
+            return self._step(buffers)
         buffers.graph.replay()
         return buffers.logits
 
@@ -129,11 +140,11 @@ class StaticDecode:
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):
-                self._forward(buffers)
+                self._step(buffers)
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            buffers.logits = self._forward(buffers)
+            buffers.logits = self._step(buffers)
         buffers.graph = graph
         self.captures += 1
 

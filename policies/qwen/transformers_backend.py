@@ -63,7 +63,8 @@ def resolve_attention(requested: str, dtype: str) -> str:
 
 def static_mode(settings: Any, device_type: str, model: Any = None) -> str:
     """`graphs` (static-KV decode steps replayed as CUDA graphs) where `model.cuda_graphs` is on and the
-    model sits whole on one GPU; else `off` (the model's own forward per token)."""
+    model sits whole on one GPU (`compiled` with `model.compile_decode` too); else `off` (the model's
+    own forward per token)."""
     if not getattr(settings, "cuda_graphs", True) or device_type != "cuda":
         return "off"
     if model is not None:
@@ -71,7 +72,7 @@ def static_mode(settings: Any, device_type: str, model: Any = None) -> str:
 
         if usable(model) is not None:
             return "off"
-    return "graphs"
+    return "compiled" if getattr(settings, "compile_decode", False) else "graphs"
 
 
 def load_model(name: str, dtype: str, device_map: str | None, attention: str) -> Any:
