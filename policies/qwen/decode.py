@@ -1,11 +1,13 @@
 """Our own prefill + decode loop for Qwen2.5-VL: a cached system prompt, interruptible, one token at a time.
 
-Why not `model.generate`: (1) prefix caching — the system prompt (the computer_use tool text, ~600
+Why not `model.generate`: (1) prefix caching — the system prompt (the computer_use tool text, ~2,000
 tokens, byte-identical across a run's steps) is run through the model once and its KV cache reused
 by every step; `generate` cannot do that for Qwen2.5-VL, because it derives the 3-D positions of a
 prompt only from an empty cache (and drops the pixels after the first forward); (2) the kill switch
 must stop an in-flight generation between two tokens, not after `max_new_tokens`; (3) the phase
-timings (prefill, per-token decode) come out of the loop itself. Positions come from `mrope`.
+timings (prefill, per-token decode) come out of the loop itself; (4) on a GPU the decode steps
+run as CUDA graph replays of a static-KV step (`static_decode`), and under constrained decoding the
+grammar's fixed opening is prefilled with the prompt (`forced`). Positions come from `mrope`.
 Sampling reuses transformers' logits processors (repetition penalty, temperature, top-k, top-p);
 greedy decoding gives the same tokens as `generate` (`tests/test_decode.py`).
 Not for: building inputs (transformers_inputs) or the grammar (constrained, passed in as a processor).

@@ -28,6 +28,7 @@ from policies.qwen.errors import BackendError
 from policies.qwen.messages import ModelReply, ModelRequest
 from policies.qwen.transformers_inputs import PreparedInputs, load_image_processor, prepare_inputs
 from policies.qwen.transformers_steps import BlockTokens, StepClock, step_timings
+from policies.qwen.vision_windows import install as install_vision_windows
 
 MODEL_EXTRA = "pip install 'deskpilot[model]'"
 BAD_VERSIONS = ("5.4.", "5.5.0", "5.5.1", "5.5.2", "5.5.3")  # image RoPE bug, fixed in 5.5.4
@@ -121,9 +122,7 @@ class TransformersBackend:
         else:
             require_model_extra()
         self.model, self.tokenizer, self.image_processor = parts
-        from policies.qwen.vision_windows import install
-
-        self.vision_layers_batched = install(self.model)  # SDPA: one attention call per vision layer
+        self.vision_layers_batched = install_vision_windows(self.model)  # SDPA: one attention call per vision layer
         self.load_ms = (time.perf_counter() - started) * 1000
         self.image_token_id = int(self.model.config.image_token_id)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
