@@ -20,7 +20,8 @@ decode ms/token, the full step (preprocess + generate), peak GPU memory, and eac
 gain as a ratio: the vision tower with transformers' per-window loop / batched windows (SDPA),
 baseline/prefix (step, time to first token), prefix/static (decode per token,
 step), baseline/static (step), free/constrained (step: the grammar's cost per token against the
-decode steps its forced opening saves).
+decode steps its forced opening saves). The screenshot's resize to W′×H′ comes before the step: it
+is timed apart (`resize_ms`: Pillow on the CPU, and the backend's own, on its GPU where it has one).
 Not for: the agent's own overhead (bench loop), or the command line (`agent.bench_model_cli`).
 """
 
@@ -83,9 +84,10 @@ def _cell(backend: Any, options: BenchModelOptions, screen: tuple[int, int], bud
     import torch
 
     from policies.qwen.prompt import build_messages
-    from policies.qwen.resize import resize_for_model
 
-    image, frame = resize_for_model(_noise(*screen), options.min_pixels, budget)
+    shot = _noise(*screen)
+    resize = _time_resize(backend, shot, options.min_pixels, budget)
+    image, frame = backend.resize_for_model(shot, options.min_pixels, budget)  # as the policy does
     messages = build_messages(TASK, image, frame)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -99,6 +101,7 @@ def _cell(backend: Any, options: BenchModelOptions, screen: tuple[int, int], bud
         "vision_tokens": frame.vision_tokens, "variants": variants, "ratios": _ratios(variants),
         "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
         "static_step": "cuda graph" if device == "cuda" else "eager",
+        "resize_ms": resize,  # screenshot → W′×H′, before the step: Pillow on the CPU vs the backend's
         "first_step_ms": first,  # the warm-up: builds the prefix cache, captures graphs, compiles
         # whether each free-decoding variant wrote the same answer as the first one (greedy, the same input)
         "same_answer": {name: texts[name] == texts[free[0]] for name in free[1:]},
@@ -212,6 +215,26 @@ def _sample(reply: Any, vision: dict[str, float]) -> dict[str, float]:
     if "grammar" in t:
         sample["grammar_ms_per_token"] = t["grammar"] / tokens
     return sample
+
+
+def _time_resize(backend: Any, shot: Any, min_pixels: int, budget: int, times: int = 5) -> dict[str, float]:
+    """Medians of Pillow's resize (one CPU core) and of the backend's own (on its GPU, synchronized), in ms."""
+    import torch
+
+    from policies.qwen.resize import resize_for_model
+
+    sync = torch.cuda.synchronize if backend.device.type == "cuda" else (lambda: None)
+    out: dict[str, float] = {}
+    for name, resize in (("pillow_cpu", resize_for_model), ("backend", backend.resize_for_model)):
+        samples = []
+        for _ in range(times):
+            sync()
+            started = time.perf_counter()
+            resize(shot, min_pixels, budget)
+            sync()
+            samples.append((time.perf_counter() - started) * 1000)
+        out[name] = round(statistics.median(samples), 3)
+    return out
 
 
 def _time_vision(backend: Any, prepared: Any) -> dict[str, float]:

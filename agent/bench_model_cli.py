@@ -37,6 +37,9 @@ def format_result(result: dict[str, Any]) -> str:
             lines.append(f"same answer as {first}: " + ", ".join(
                 f"{n} {'yes' if same else 'no'}" for n, same in cell["same_answer"].items()))
         step = f"; static step: {cell['static_step']}" if "static" in cell["variants"] else ""
+        if cell.get("resize_ms"):
+            lines.append("resize to W′×H′ before the step, ms: " + ", ".join(
+                f"{n} {ms:.2f}" for n, ms in cell["resize_ms"].items()))
         if cell.get("first_step_ms"):
             lines.append("first step (warm-up), ms: " + ", ".join(
                 f"{n} {ms:.0f}" for n, ms in cell["first_step_ms"].items()))

@@ -81,6 +81,7 @@ class ModelSettings(_Section):
     prefix_cache: bool = True
     cuda_graphs: bool = True
     compile_decode: bool = False
+    resize_on_device: bool = True
 
     @model_validator(mode="after")
     def _pixel_range(self) -> ModelSettings:

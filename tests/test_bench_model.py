@@ -43,6 +43,7 @@ def test_bench_model_tiny_on_cpu_reports_every_phase_variant_and_ratio(
     assert first["variants"]["static"]["cached_prefix_tokens"] > 500 and first["static_step"] == "eager"
     assert first["same_answer"] == {"prefix": True, "static": True}  # float32: the same greedy tokens
     assert first["variants"]["constrained"]["grammar_ms_per_token"] > 0
+    assert set(first["resize_ms"]) == {"pillow_cpu", "backend"} and first["resize_ms"]["pillow_cpu"] > 0
     assert first["variants"]["prefix"]["vision_loop_ms"] > 0  # the same tower with transformers' window loop
     assert set(first["ratios"]) == {"vision_batched_windows_speedup",
                                     "prefix_cache_step_speedup", "prefix_cache_ttft_speedup",

@@ -7,7 +7,7 @@ runs where the tensors are needed anyway, after copying uint8 pixels (a quarter 
 bytes). The output equals the processor's (`tests/test_pixels.py` checks it on random images):
 patches ordered (h/merge, w/merge, merge, merge), each flattened as (channel, temporal, patch,
 patch), the single frame repeated over the temporal patch.
-Images must already be W′×H′ (see resize). Not for: resizing, or tokens.
+Images must already be W′×H′ (see resize, or device_image on a GPU). Not for: resizing, or tokens.
 """
 
 from __future__ import annotations
@@ -62,16 +62,19 @@ def pixel_values(images: Sequence[Image.Image], spec: PixelSpec = PixelSpec(), d
     std = torch.tensor(spec.std, device=device, dtype=torch.float32).view(3, 1, 1)
     patches, grids = [], []
     for image in images:
-        flat, grid = _patchify(_as_tensor(image, device), spec, mean, std)
+        flat, grid = _patchify(rgb_tensor(image, device), spec, mean, std)
         patches.append(flat.to(dtype))
         grids.append(grid)
     return torch.cat(patches), torch.tensor(grids, dtype=torch.long, device=device)
 
 
-def _as_tensor(image: Image.Image, device: Any) -> Any:
-    """The image's RGB bytes as a (3, H, W) uint8 tensor on `device` (copied once, as bytes)."""
+def rgb_tensor(image: Image.Image, device: Any) -> Any:
+    """The image's RGB bytes as a (3, H, W) uint8 tensor on `device` (copied once, as bytes); a
+    `device_image.DeviceImage` is already one."""
     import torch
 
+    if hasattr(image, "tensor"):
+        return image.tensor.to(device)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     raw = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
     return raw.view(rgb.height, rgb.width, 3).to(device, non_blocking=True).permute(2, 0, 1)

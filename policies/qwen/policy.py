@@ -58,13 +58,15 @@ class QwenPolicy:
         # call in flight (between two tokens in-process; a server request is abandoned).
         self.interrupt_event: threading.Event | None = None
         self._images: dict[int, Image.Image] = {}  # step index → the W′×H′ image the model saw then
+        # the backend's own resize where it has one (the transformers backend resizes on its GPU)
+        self._resize = getattr(backend, "resize_for_model", resize_for_model)
 
     def decide(self, task: str, shot: Screenshot, history: Sequence[StepRecord]) -> Decision:
         o = self.options
         if not history:
             self._images.clear()  # a new run
         started = time.perf_counter()
-        image, frame = resize_for_model(shot.image, o.min_pixels, o.max_pixels)
+        image, frame = self._resize(shot.image, o.min_pixels, o.max_pixels)
         resize_ms = (time.perf_counter() - started) * 1000
         messages = build_messages(task, image, frame, history, o.history_images, self._images, o.extended_actions)
         self._remember(len(history) + 1, image)
@@ -79,7 +81,7 @@ class QwenPolicy:
     def ground(self, target: str, shot: Screenshot) -> Point:
         """One model call asking to click `target`; the screen point it names."""
         o = self.options
-        image, frame = resize_for_model(shot.image, o.min_pixels, o.max_pixels)
+        image, frame = self._resize(shot.image, o.min_pixels, o.max_pixels)
         messages = build_messages(GROUNDING_QUERY.format(target=target), image, frame, (), 1, None,
                                   o.extended_actions)
         return self._grounded(target, messages, frame)
@@ -87,7 +89,7 @@ class QwenPolicy:
     def ground_example(self, target: str, example: Image.Image, shot: Screenshot) -> Point:
         """Like `ground`, also shown `example` (what the target looked like in a recording) before the screen."""
         o = self.options
-        image, frame = resize_for_model(shot.image, o.min_pixels, o.max_pixels)
+        image, frame = self._resize(shot.image, o.min_pixels, o.max_pixels)
         crop = example_for_model(example, frame)
         if crop is None:  # a sliver of an image (aspect ratio over 200): nothing worth showing
             return self.ground(target, shot)

@@ -6,7 +6,8 @@ bf16/fp16 is used, else sdpa), plus the tokenizer and the image processor with t
 set explicitly; inputs are built by `transformers_inputs` (no AutoProcessor). Generation runs in
 `decode` (the system prompt's KV cache reused across steps, interruptible by `ModelRequest.stop`;
 on one GPU each decode step is a CUDA graph replay, `static_decode`, with `model.cuda_graphs`;
-with SDPA the vision windows are attended in one call per layer, `vision_windows`),
+with SDPA the vision windows are attended in one call per layer, `vision_windows`; on a GPU the
+screenshot is resized there too, `device_image`),
 greedy at temperature 0, else the configured sampling; EOS ids come from the generation config and
 the tokenizer. `ModelRequest.constrained` switches on the tool-call grammar (`constrained`).
 Reported per call: timings_ms preprocess / prefill (vision encoder + prefill = time to first token)
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from policies.qwen.decode import Decoder, Sampling
+from policies.qwen.device_image import resize_on_device
 from policies.qwen.errors import BackendError
 from policies.qwen.messages import ModelReply, ModelRequest
+from policies.qwen.resize import ModelFrame, model_frame, resize_for_model
 from policies.qwen.transformers_inputs import PreparedInputs, load_image_processor, prepare_inputs
 from policies.qwen.transformers_steps import BlockTokens, StepClock, step_timings
 from policies.qwen.vision_windows import install as install_vision_windows
@@ -147,6 +150,13 @@ class TransformersBackend:
     @property
     def device(self) -> Any:
         return self.model.device
+
+    def resize_for_model(self, image: Any, min_pixels: int, max_pixels: int) -> tuple[Any, ModelFrame]:
+        """The policy's resize to W′×H′: on the model's GPU (`model.resize_on_device`), else with Pillow."""
+        if self.device.type != "cuda" or not getattr(self.settings, "resize_on_device", True):
+            return resize_for_model(image, min_pixels, max_pixels)
+        frame = model_frame(image.width, image.height, min_pixels, max_pixels)
+        return resize_on_device(image, frame.model, self.device), frame
 
     def prepare(self, request: ModelRequest) -> PreparedInputs:
         """The exact inputs `complete` feeds the model (text with pads expanded; pixels made on its device)."""
