@@ -36,7 +36,7 @@ from typing import Any
 from actions.schema import ActionError, action_to_json, parse_action, with_points
 from agent.config import Settings
 from agent.output import check_file, make_dir, write_atomically, writing
-from agent.trace import Trace, read_trace
+from agent.trace import Trace, UnreadableScreenshot, load_screenshot, read_trace
 from policies.base import Decision, Outcome, StepRecord
 from policies.qwen.coords import to_model
 from policies.qwen.messages import ImagePart, Message
@@ -142,13 +142,12 @@ class _Exporter:
             return None
         if path is None or not path.is_file():
             return self._unusable_image(index, "no screenshot")
-        from PIL import Image
-
         try:
-            with Image.open(path) as raw:
-                image, frame = resize_for_model(raw.convert("RGB"), self.options.min_pixels, self.options.max_pixels)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # PIL's "not a good PNG"
-            return self._unusable_image(index, f"unreadable screenshot {path.name} ({_first_line(exc)})")
+            image, frame = resize_for_model(load_screenshot(path), self.options.min_pixels, self.options.max_pixels)
+        except UnreadableScreenshot as exc:
+            return self._unusable_image(index, str(exc))
+        except ValueError as exc:  # a size the model cannot take (an aspect ratio over 200)
+            return self._unusable_image(index, str(UnreadableScreenshot.of(path, exc)))
         self._resized[index] = image
         return image, frame
 
@@ -221,7 +220,3 @@ def _dataset_info(out: Path) -> None:
                  "system_tag": "system"},
     }
     write_atomically(path, [json.dumps(info, indent=2) + "\n"])
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]

@@ -38,6 +38,27 @@ class TraceError(ValueError):
     """A path that is not a readable trace; the message is one line."""
 
 
+class UnreadableScreenshot(TraceError):
+    """A step's screenshot that cannot be decoded (a crash cut it short, or it is no image); one line."""
+
+    @classmethod
+    def of(cls, path: Path, exc: BaseException) -> UnreadableScreenshot:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        return cls(f"unreadable screenshot {path.name} ({first})")
+
+
+def load_screenshot(path: Path) -> Any:
+    """The screenshot at `path` as an RGB PIL image, or `UnreadableScreenshot`: after a hard crash the
+    last screenshots of a trace may be missing or cut short (see the module docstring)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # PIL's "not a good PNG"
+        raise UnreadableScreenshot.of(path, exc) from None
+
+
 def new_trace_dir(base: str | Path) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(base) / f"{stamp}-{secrets.token_hex(3)}"

@@ -25,7 +25,7 @@ from actions.schema import ActionError, parse_action
 from agent.config import Settings
 from agent.replay import REPLAYED
 from agent.runner import EnvironmentProblem, RunReport, execute
-from agent.trace import Trace, TraceError, read_trace
+from agent.trace import Trace, TraceError, UnreadableScreenshot, load_screenshot, read_trace
 from policies.grounding import Grounder, GroundingError
 from policies.imagematch import crop_box
 from policies.verified import CONTEXT, ExampleGrounder, RecordedStep, VerifyingReplayPolicy, VerifyOptions, target_of
@@ -64,16 +64,14 @@ def recorded_steps(trace: Trace, crop_px: int) -> tuple[RecordedStep, ...]:
 def _crop(directory: Path, name: Any, point: Point | None, side: int, screen: tuple[int, int]) -> tuple[Any, Point]:
     if point is None or not isinstance(name, str) or not (directory / name).is_file():
         return None, (0, 0)
-    from PIL import Image
-
     try:
-        with Image.open(directory / name) as image:
-            if image.size != screen:
-                return None, (0, 0)
-            box = crop_box(point, side, screen)
-            return image.convert("RGB").crop(box), (point[0] - box[0], point[1] - box[1])
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):  # cut short by a crash, or not a PNG
+        image = load_screenshot(directory / name)
+    except UnreadableScreenshot:  # cut short by a crash, or not a PNG
         return None, (0, 0)  # the step replays unverified: "no recorded screenshot"
+    if image.size != screen:
+        return None, (0, 0)
+    box = crop_box(point, side, screen)
+    return image.crop(box), (point[0] - box[0], point[1] - box[1])
 
 
 def intent_of(step: dict[str, Any], number: int) -> str:
