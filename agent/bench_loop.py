@@ -151,13 +151,11 @@ def preprocessing_stats(settings: Settings, repeats: int) -> dict[str, Any]:
 def _pixel_values(resize: Callable[[], Any]) -> Callable[[], Any] | None:
     """What the transformers backend does to the resized frame, on the CPU; None without torch."""
     try:
-        from policies.qwen.pixels import PixelSpec, pixel_values
-    except ImportError:
-        return None
-    try:
         import torch  # noqa: F401
     except ImportError:
         return None
+    from policies.qwen.pixels import PixelSpec, pixel_values
+
     return lambda: pixel_values([resize()], PixelSpec(), "cpu")
 
 

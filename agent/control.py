@@ -123,9 +123,9 @@ class Control:
         self.pause.wait(self.stop)
         if self.stop.is_set():
             return "cancelled", "stopped by the user before the model call"
-        limit = self.limits.max_wall_time_s
-        if limit and (self.out_of_time or self.clock() - self.started >= limit):
-            return "max_time", f"reached the time limit ({limit:g} s)"
+        left = self.remaining()
+        if left is not None and (self.out_of_time or left == 0):
+            return "max_time", f"reached the time limit ({self.limits.max_wall_time_s:g} s)"
         return None
 
     def remaining(self) -> float | None:

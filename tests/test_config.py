@@ -45,11 +45,8 @@ def test_overrides_win(tmp_path: Path) -> None:
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, text: str, fragment: str) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as err:
-        load_settings(path)
-    assert fragment in str(err.value) and "\n" not in str(err.value) and str(path) in str(err.value)
+    path, message = _load_error(tmp_path, text)
+    assert fragment in message and "\n" not in message and str(path) in message
 
 
 @pytest.mark.parametrize(("text", "where"), [
@@ -57,11 +54,17 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, text: str, fragme
     ("loop:\n  max_steps: 3\n   bad: 4\n", "at line 3, column 7: mapping values are not allowed here"),
 ])
 def test_broken_yaml_names_line_and_column(tmp_path: Path, text: str, where: str) -> None:
+    path, message = _load_error(tmp_path, text)
+    assert message.startswith(f"{path}: not valid YAML {where}") and "\n" not in message
+
+
+def _load_error(tmp_path: Path, text: str) -> tuple[Path, str]:
+    """(the config file written with `text`, the ConfigError message loading it gives)."""
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as err:
         load_settings(path)
-    assert str(err.value).startswith(f"{path}: not valid YAML {where}") and "\n" not in str(err.value)
+    return path, str(err.value)
 
 
 @pytest.mark.parametrize("path_text", [None, "loop:\n  max_steps: 5\n"])
