@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agent.daemon_config import DaemonSettings
-from agent.safety_config import SafetySettings
+from agent.daemon.config import DaemonSettings
+from agent.safety.config import SafetySettings
 
 
 class ConfigError(ValueError):

@@ -3,7 +3,7 @@
 `Targeted` is such a step (`{action: left_click, target: "the Save button"}`), checked when the
 script loads; `Grounder` is what turns the target into a screen point on the current screenshot
 (the Qwen policy implements it with one model call); `resolve` makes the step a plain action.
-Not for: running the model (policies.qwen) or reading scripts (policies.script).
+Not for: running the model (policies.qwen) or reading scripts (policies.scripted.script_file).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ beyond `BRIGHTNESS_SLACK`, scaled so 64 gray levels of difference is 0.
 `find` slides a crop over an image (NCC through FFT plus integral images, numpy only), coarse on a
 downscaled copy, then refined at full resolution; it reports the best place, its score and the best
 score elsewhere (to tell ambiguous matches).
-Not for: deciding what to do about a mismatch (policies.verified does).
+Not for: deciding what to do about a mismatch (policies.scripted.verified does).
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from actions.fake import FakeComputer
 from actions.geometry import Screenshot
 from actions.schema import LeftClick, Terminate
 from agent.config import Settings, load_settings
-from agent.daemon import Daemon
-from agent.daemon_config import DaemonPaths
+from agent.daemon.config import DaemonPaths
+from agent.daemon.server import Daemon
 from policies.base import Decision, StepRecord
 
 

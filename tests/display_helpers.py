@@ -1,4 +1,4 @@
-"""Helpers for tests that drive real X11 input against ``agent.sandbox_app`` under a private Xvfb.
+"""Helpers for tests that drive real X11 input against ``agent.sandbox.app`` under a private Xvfb.
 
 What it is for:
     * ``display_skip_reason()``: why display tests cannot run here (no Xvfb / xdotool), or None.
@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from agent.xvfb import available
+from agent.sandbox.xvfb import available
 
 __all__ = [
     "REPO_ROOT",
@@ -108,7 +108,7 @@ class XDoTool:
 
 
 class SandboxProcess:
-    """A running ``python -m agent.sandbox_app``; ``state()`` re-reads its JSON state file."""
+    """A running ``python -m agent.sandbox.app``; ``state()`` re-reads its JSON state file."""
 
     def __init__(self, proc: subprocess.Popen[bytes], state_path: Path, stderr: IO[bytes]) -> None:
         self.proc = proc
@@ -191,7 +191,7 @@ def launch_sandbox(
     """Start the sandbox app with ``env`` (from ``Xvfb.env()``) and wait until it reports ready."""
     state_path = Path(state_path)
     state_path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "agent.sandbox_app", "--state", str(state_path), "--geometry", geometry]
+    cmd = [sys.executable, "-m", "agent.sandbox.app", "--state", str(state_path), "--geometry", geometry]
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by SandboxProcess.stop()
     proc = subprocess.Popen([*cmd, "--title", title], env=dict(env), cwd=REPO_ROOT, stderr=stderr)
     app = SandboxProcess(proc, state_path, stderr)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from policies.qwen.architecture import ENDOFTEXT_ID, IM_END_ID, SIZES, make_config
-from policies.qwen.offline_tokenizer import build_tokenizer
+from policies.qwen.offline.architecture import ENDOFTEXT_ID, IM_END_ID, SIZES, make_config
+from policies.qwen.offline.tokenizer import build_tokenizer
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]

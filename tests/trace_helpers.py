@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from actions.geometry import Monitor, Screenshot
-from agent.trace import TraceWriter
+from agent.traces.store import TraceWriter
 
 
 def ui_image(size: tuple[int, int] = (640, 400), buttons: Mapping[str, tuple[int, int]] | None = None,

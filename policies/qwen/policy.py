@@ -54,7 +54,7 @@ class QwenPolicy:
     def __init__(self, backend: ChatBackend, options: QwenOptions | None = None) -> None:
         self.backend = backend
         self.options = options or QwenOptions()
-        # Set by the run's safety layer (agent.safety): the kill switch's flag, which stops a model
+        # Set by the run's safety layer (agent.safety.assemble): the kill switch's flag, which stops a model
         # call in flight (between two tokens in-process; a server request is abandoned).
         self.interrupt_event: threading.Event | None = None
         self._images: dict[int, Image.Image] = {}  # step index → the W′×H′ image the model saw then

@@ -1,0 +1,1 @@
+"""The `deskpilot` command line: argument parsing, the commands, and the files a command writes."""

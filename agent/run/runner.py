@@ -1,0 +1,107 @@
+"""Assemble one run from `Settings`: the computer, the gate, the confirmer, the trace; run it.
+
+Shared by `replay`, `run` and `demo`, so every entry point gets the same gate and the same trace.
+SIGINT and SIGTERM set the stop flag: the loop ends with status cancelled at its next check. The
+safety side (gate rules, confirmer, kill hotkey, takeover, limits) comes from `agent.safety.assemble`.
+Not for: argument parsing (cli) or the loop's logic (loop).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actions.capture import MssCapture
+from actions.computer import Computer
+from actions.gate import Gate
+from actions.window import WindowSource
+from agent.config import Settings
+from agent.run.hooks import RunHooks, call, started, trace_writer
+from agent.run.loop import Agent, RunResult, run_task
+from agent.safety.assemble import SafetySession
+from agent.safety.confirm import SuspendingConfirmer
+from agent.traces.store import new_trace_dir
+from policies.base import Policy
+
+
+class EnvironmentProblem(RuntimeError):
+    """The desktop cannot be driven here (no display, missing system package); one line."""
+
+
+@dataclass(frozen=True)
+class RunReport:
+    result: RunResult
+    trace_dir: Path
+
+
+def build_computer(settings: Settings, display: str | None = None) -> Computer:
+    from actions.capture import CaptureError
+
+    try:
+        capture = MssCapture(settings.screen.monitor, settings.screen.scale, display)
+    except CaptureError as exc:
+        raise EnvironmentProblem(f"{exc} (is an X display running? set DISPLAY, or try `deskpilot demo`)") from None
+    try:
+        if settings.executor.backend == "pynput":
+            from actions.pynput_computer import PynputComputer
+
+            return PynputComputer(capture)
+        from actions.pyautogui_computer import PyAutoGuiComputer
+
+        return PyAutoGuiComputer(capture, pause=settings.executor.pause)
+    except Exception as exc:  # pyautogui/pynput fail at import without a usable X connection
+        capture.close()
+        raise EnvironmentProblem(f"cannot start the {settings.executor.backend} executor: {exc}") from None
+
+
+def build_gate(settings: Settings, windows: WindowSource | None = None) -> Gate:
+    """The safety gate for `settings`; without `windows`, window-aware rules see no windows."""
+    from agent.safety.assemble import build_gate as build
+
+    return build(settings, windows)
+
+
+def execute(task: str, policy: Policy, settings: Settings, header: dict[str, Any] | None = None,
+            computer: Computer | None = None, hooks: RunHooks | None = None) -> RunReport:
+    """Run `task` with `policy` on this desktop (or on `computer`), writing a new trace.
+
+    `hooks` (the daemon's): who confirms, the stop flag, and callbacks for the start and each step.
+    """
+    hooks = hooks or RunHooks()
+    desktop = computer is None  # a real desktop: window rules, kill hotkey and takeover apply
+    computer = computer or build_computer(settings)
+    trace = trace_writer(new_trace_dir(settings.trace.dir), settings.trace.png_compress_level, hooks)
+    safety = SafetySession(settings, trace, desktop, stop=hooks.stop, hooks=hooks)
+    call(hooks.on_safety, safety)
+    confirmer = safety.confirmer if hooks.confirmer is None else SuspendingConfirmer(
+        hooks.confirmer, safety.monitor.suspended)
+    agent = Agent(policy, safety.guard(computer), safety.gate, confirmer, trace, settings,
+                  safety.stop, safety.control)
+    started(hooks, trace.dir)
+    try:
+        with _stop_on_signals(agent.stop), safety.running(policy):
+            result = run_task(task, agent, {"config": settings.summary(), **(header or {})})
+    finally:
+        trace.close()
+        computer.close()
+    return RunReport(result, trace.dir)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,141 @@
+"""Human takeover: notice input the agent did not produce, and pause the run.
+
+On X11 the agent's own input and a person's cannot be told apart by device: our executors and
+xdotool (and VNC servers) all inject through XTest, as the "Virtual core XTEST" devices. So the
+agent keeps a ledger of what it is doing (`InputLedger`): the guarded executor marks each input
+call as busy (plus a grace period for events that arrive late) and records where it leaves the
+pointer. The `TakeoverMonitor` hears every pointer and key event (pynput's XRecord listeners) and
+calls any event the ledger cannot explain foreign: a key or button pressed while the agent is not
+acting, or the pointer moving while the agent is not acting to anywhere but where the agent left
+it. A foreign event pauses the run (`control.Pause`); only the resume hotkey, SIGUSR1 or
+`Pause.resume` ends the pause. Key releases are ignored, so letting go of the resume hotkey
+does not pause again; while a person answers a confirmation the monitor is `suspended`.
+Not for: the kill switch (`agent.safety.hotkeys`) or deciding what the loop does while paused (`agent.safety.control`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from actions.geometry import Point
+from agent.safety.control import Pause
+from agent.safety.hotkeys import keep_listening
+
+TOLERANCE_PX = 2
+
+
+class InputLedger:
+    """What input the agent itself is producing now, and where it left the pointer."""
+
+    def __init__(self, grace_s: float = 0.15, clock: Callable[[], float] = time.monotonic) -> None:
+        self.grace_s, self.clock = grace_s, clock
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._quiet_until = 0.0
+        self._pointer: Point | None = None
+
+    @contextmanager
+    def acting(self, pointer_after: Point | None = None) -> Iterator[None]:
+        """Mark an executor call: its events (and late ones within the grace period) are ours."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._quiet_until = max(self._quiet_until, self.clock() + self.grace_s)
+                if pointer_after is not None:
+                    self._pointer = pointer_after
+
+    def expect_pointer(self, point: Point | None) -> None:
+        """Where the pointer is known to be now (at the start, after a person has answered)."""
+        with self._lock:
+            self._pointer = point
+
+    def quiet(self, seconds: float) -> None:
+        """Explain every event for the next `seconds` (e.g. the tail of a person's answer)."""
+        with self._lock:
+            self._quiet_until = max(self._quiet_until, self.clock() + seconds)
+
+    def explains_event(self) -> bool:
+        """True if a key or button event now is the agent's own."""
+        with self._lock:
+            return self._busy > 0 or self.clock() < self._quiet_until
+
+    def explains_motion(self, x: int, y: int) -> bool:
+        """True if the pointer moving to (x, y) now is the agent's own doing."""
+        with self._lock:
+            if self._busy > 0 or self.clock() < self._quiet_until:
+                return True
+            p = self._pointer
+            return p is not None and abs(p[0] - x) <= TOLERANCE_PX and abs(p[1] - y) <= TOLERANCE_PX
+
+
+class TakeoverMonitor:
+    """Pauses the run on input the ledger cannot explain. Feed it events; `start` hears the mouse."""
+
+    def __init__(self, pause: Pause, ledger: InputLedger, pointer: Callable[[], Point] | None = None) -> None:
+        self.pause, self.ledger, self.pointer = pause, ledger, pointer
+        self._suspended = 0
+        self._mouse: Any = None
+
+    def on_move(self, x: int, y: int, *_: object) -> None:
+        if not self._ignoring() and not self.ledger.explains_motion(int(x), int(y)):
+            self.pause.pause(f"the pointer moved to ({int(x)}, {int(y)})")
+
+    def on_click(self, x: int, y: int, button: object, pressed: bool, *_: object) -> None:
+        if pressed and not self._ignoring() and not self.ledger.explains_event():
+            self.pause.pause(f"a mouse button was pressed at ({int(x)}, {int(y)})")
+
+    def on_scroll(self, x: int, y: int, *_: object) -> None:
+        if not self._ignoring() and not self.ledger.explains_event():
+            self.pause.pause(f"the wheel turned at ({int(x)}, {int(y)})")
+
+    def on_key(self, pressed: bool) -> None:
+        if pressed and not self._ignoring() and not self.ledger.explains_event():
+            self.pause.pause("a key was pressed")
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Input in this block is the person's answer, not a takeover."""
+        self._suspended += 1
+        try:
+            yield
+        finally:
+            self._suspended -= 1
+            self.ledger.quiet(self.ledger.grace_s)
+            self._rebase()
+
+    def start(self) -> None:
+        """Listen to the pointer (pynput; needs the X display of this process)."""
+        from pynput import mouse
+
+        from agent.safety.hotkeys import start_listener
+
+        self._rebase()
+        self._mouse = mouse.Listener(on_move=keep_listening(self.on_move),
+                                     on_click=keep_listening(self.on_click),
+                                     on_scroll=keep_listening(self.on_scroll))
+        start_listener(self._mouse)
+
+    def stop(self) -> None:
+        if self._mouse is not None:
+            from agent.safety.hotkeys import stop_listener
+
+            stop_listener(self._mouse)
+            self._mouse = None
+
+    def _ignoring(self) -> bool:
+        return self._suspended > 0 or self.pause.paused
+
+    def _rebase(self) -> None:
+        if self.pointer is not None:
+            try:
+                self.ledger.expect_pointer(self.pointer())
+            except Exception:  # no pointer to ask: any motion then counts as a person's
+                self.ledger.expect_pointer(None)

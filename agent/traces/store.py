@@ -1,0 +1,192 @@
+"""Traces: a directory with `trace.jsonl` and one screenshot per step.
+
+`trace.jsonl` holds a header line, one line per step and an end line. Each line is flushed and
+fsynced as it is written, on the loop's thread, so a crash or SIGKILL loses no finished step.
+Screenshots are converted and PNG-encoded on a writer thread (encoding a 4K frame takes ~100 ms,
+more than the rest of a step): after a hard crash the images of the last few steps (at most
+`MAX_PENDING`) may be missing or cut short, never their lines. The end line is written only once every
+screenshot is on disk. `read_trace` reads a trace back, tolerating a torn last line (a crash), and
+checks every other line's shape (`agent.traces.check`): a malformed line is a one-line TraceError
+naming the file and line, so the readers never meet a list where they expect an object.
+Not for: deciding what goes in a step (the loop does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.traces.check import problem
+
+if TYPE_CHECKING:
+    from actions.geometry import Screenshot
+
+SCHEMA = "deskpilot.trace"
+VERSION = 1
+TRACE_FILE = "trace.jsonl"
+MAX_PENDING = 4  # screenshots waiting for the writer thread before the loop waits for it
+
+
+class TraceError(ValueError):
+    """A path that is not a readable trace; the message is one line."""
+
+
+class UnreadableScreenshot(TraceError):
+    """A step's screenshot that cannot be decoded (a crash cut it short, or it is no image); one line."""
+
+    @classmethod
+    def of(cls, path: Path, exc: BaseException) -> UnreadableScreenshot:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        return cls(f"unreadable screenshot {path.name} ({first})")
+
+
+def load_screenshot(path: Path) -> Any:
+    """The screenshot at `path` as an RGB PIL image, or `UnreadableScreenshot`: after a hard crash the
+    last screenshots of a trace may be missing or cut short (see the module docstring)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # PIL's "not a good PNG"
+        raise UnreadableScreenshot.of(path, exc) from None
+
+
+def new_trace_dir(base: str | Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(base) / f"{stamp}-{secrets.token_hex(3)}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+class TraceWriter:
+    """Appends header, steps and end to a new trace directory; lines durably, images off-thread."""
+
+    def __init__(self, directory: str | Path, png_compress_level: int = 1) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.dir / TRACE_FILE, "x", encoding="utf-8")  # noqa: SIM115 - held for the run
+        self._images = _ImageWriter(png_compress_level)
+        self._lock = threading.Lock()  # events (pause, kill) are written from listener threads
+
+    def header(self, **fields: Any) -> None:
+        self._line({"type": "header", "schema": SCHEMA, "version": VERSION, **fields})
+
+    def step(self, index: int, record: dict[str, Any], shot: Screenshot | None) -> None:
+        """Queue the step's screenshot, write its line; `timings_ms.trace` is the time this took."""
+        started = time.perf_counter()
+        name = None
+        if shot is not None:
+            name = f"step-{index:04d}.png"
+            self._images.put(self.dir / name, shot)
+        line = {"type": "step", "index": index, **record, "screenshot": name}
+        line.setdefault("timings_ms", {})["trace"] = round((time.perf_counter() - started) * 1000, 2)
+        self._line(line)
+
+    def end(self, **fields: Any) -> None:
+        """Wait for every screenshot, then write the end line (with any image that failed)."""
+        failures = self._images.drain()
+        self._line({"type": "end", **fields, **({"screenshot_errors": failures} if failures else {})})
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Something that happened between steps (paused, resumed, kill, interrupted); any thread."""
+        self._line({"type": "event", "event": kind, **fields})
+
+    def close(self) -> None:
+        self._images.drain()
+        self._images.stop()
+        if not self._file.closed:
+            self._file.close()
+
+    def _line(self, obj: dict[str, Any]) -> None:
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.write(text)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+
+class _ImageWriter:
+    """One thread that converts and PNG-encodes screenshots, in order, each fsynced."""
+
+    def __init__(self, compress_level: int) -> None:
+        self._queue: queue.Queue[tuple[Path, Screenshot] | None] = queue.Queue(maxsize=MAX_PENDING)
+        self._compress = compress_level
+        self._failures: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="trace-images", daemon=True)
+        self._thread.start()
+
+    def put(self, path: Path, shot: Screenshot) -> None:
+        self._queue.put((path, shot))
+
+    def drain(self) -> list[str]:
+        self._queue.join()
+        return list(self._failures)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                _write_durably(item[0], item[1], self._compress)
+            except Exception as exc:  # a full disk must not kill the run; the end line lists it
+                self._failures.append(f"{item[0].name}: {exc}")
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+
+def _write_durably(path: Path, shot: Screenshot, compress_level: int = 1) -> None:
+    with open(path, "wb") as f:
+        shot.image.save(f, format="PNG", compress_level=compress_level)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@dataclass(frozen=True)
+class Trace:
+    dir: Path
+    header: dict[str, Any]
+    steps: tuple[dict[str, Any], ...]
+    end: dict[str, Any] | None = None
+    torn: bool = field(default=False)
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read a trace directory (or its trace.jsonl); a torn final line is dropped, not fatal."""
+    path = Path(path)
+    file = path / TRACE_FILE if path.is_dir() else path
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"{path}: not a readable trace ({exc})") from None
+    records, torn = [], False
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                torn = True
+                break
+            raise TraceError(f"{file}: line {number} is not JSON") from None
+    first = records[0] if records else None
+    if not isinstance(first, dict) or first.get("type") != "header" or first.get("schema") != SCHEMA:
+        raise TraceError(f"{file}: no deskpilot trace header on the first line")
+    for number, record in enumerate(records, start=1):  # validated once here: the readers trust the shapes
+        if why := problem(record):
+            raise TraceError(f"{file}: line {number}: {why}")
+    steps = tuple(r for r in records if r.get("type") == "step")
+    end = next((r for r in records if r.get("type") == "end"), None)
+    return Trace(dir=file.parent, header=records[0], steps=steps, end=end, torn=torn)

@@ -1,0 +1,1 @@
+"""Chat backends: the in-process transformers one and any OpenAI-compatible server."""
