@@ -15,7 +15,7 @@ from pathlib import Path
 from agent.config import Settings
 from agent.run.runner import EnvironmentProblem
 
-DEMO_SCRIPT = Path(__file__).parent / "data" / "demo.yaml"
+DEMO_SCRIPT = Path(__file__).resolve().parents[1] / "data" / "demo.yaml"
 SCREEN = (1280, 800)
 
 
