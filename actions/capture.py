@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from actions.errors import DeskpilotError
 from actions.geometry import Monitor, Screenshot
 
 
-class CaptureError(RuntimeError):
+class CaptureError(DeskpilotError, RuntimeError):
     """The screen could not be captured (no display, or no such monitor)."""
 
 

@@ -16,6 +16,7 @@ import sys
 
 from actions.capture import MssCapture
 from actions.computer import Button
+from actions.errors import DeskpilotError
 from actions.geometry import Point, Screenshot
 from actions.x11text import split_runs
 
@@ -25,7 +26,7 @@ _PYAUTOGUI_KEYS: dict[str, str] = {
 DRAG_STEPS = 8
 
 
-class KeyNotPressable(RuntimeError):
+class KeyNotPressable(DeskpilotError, RuntimeError):
     """A key this executor has no way to send; raised before any key of the combination goes down."""
 
 

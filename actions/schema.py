@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from actions.errors import DeskpilotError
 from actions.keys import canonical_key
 
 Point = tuple[int, int]
@@ -21,7 +22,7 @@ MAX_TEXT = 10_000
 MAX_WAIT_S = 600.0
 
 
-class ActionError(ValueError):
+class ActionError(DeskpilotError, ValueError):
     """An action that does not fit the schema; the message says which field and why."""
 
 

@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from actions.errors import DeskpilotError
 from actions.geometry import Point, Screenshot
 from actions.schema import Action, ActionError, parse_action
 
@@ -24,7 +25,7 @@ POINTED: frozenset[str] = frozenset(
 )
 
 
-class GroundingError(ValueError):
+class GroundingError(DeskpilotError, ValueError):
     """The target could not be located on the screenshot; the message is one line."""
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from actions.gate import Verdict
 from actions.geometry import Monitor, Screenshot
+from agent.traces.lines import EndLine, Origin, Outcome, Screen, StepLine
 from agent.traces.store import TraceWriter
 
 
@@ -36,19 +38,20 @@ def shot_of(image: Image.Image) -> Screenshot:
 
 
 def write_trace(directory: Path, task: str, steps: Sequence[tuple[dict[str, Any], Image.Image, dict[str, Any]]],
-                status: str = "success", header: Mapping[str, Any] | None = None) -> Path:
-    """`steps`: (action, screenshot, extra step fields) each; outcome executed, or final for terminate/answer."""
+                status: str = "success", end_image: Image.Image | None = None, origin: Origin | None = None) -> Path:
+    """`steps`: (action, screenshot, extra step fields) each; outcome executed, or final for terminate/answer.
+    `end_image`: the screen after the last step (end.png)."""
     writer = TraceWriter(directory)
     width, height = steps[0][1].size
-    writer.header(task=task, policy="qwen", screen={"monitor": {"left": 0, "top": 0, "width": width,
-                  "height": height}, "scale": 1.0, "width": width, "height": height}, **(header or {}))
+    writer.header((origin or Origin()).header(task, "qwen", Screen(width, height, 1.0, {
+        "left": 0, "top": 0, "width": width, "height": height})))
     for index, (action, image, extra) in enumerate(steps, start=1):
         final = action["action"] in ("terminate", "answer")
-        record = {"action": action, "verdict": {"decision": "allow", "rule": "on_screen", "reason": ""},
-                  "outcome": {"status": "final" if final else "executed", "detail": ""}, "feedback": "",
-                  "timings_ms": {"capture": 1.5, "decide": 210.0, "execute": 12.0}, "effect": None,
-                  "raw_text": None, **extra}
-        writer.step(index, record, shot_of(image))
-    writer.end(status=status, reason="test", steps=len(steps))
+        line = StepLine(index=index, action=action, verdict=Verdict("allow", "on_screen", ""),
+                        outcome=Outcome("final" if final else "executed", ""),
+                        timings_ms={"capture": 1.5, "decide": 210.0, "execute": 12.0})
+        writer.step(StepLine.from_json({**line.to_json(), **extra}), shot_of(image))  # extra: JSON fields
+    writer.end(EndLine(status=status, reason="test", steps=len(steps)),
+               None if end_image is None else shot_of(end_image))
     writer.close()
     return directory

@@ -99,8 +99,8 @@ def run_steps(settings: Settings, steps: list[dict[str, Any]]) -> tuple[Path, fl
 
 
 def phase_stats(trace_dir: Path) -> dict[str, Any]:
-    steps = [s for s in read_trace(trace_dir).steps if s["outcome"]["status"] == "executed"]
-    timings = [s["timings_ms"] for s in steps]
+    steps = [s for s in read_trace(trace_dir).steps if s.outcome.status == "executed"]
+    timings = [s.timings_ms for s in steps]
     out = {p: stat([t.get(p, 0.0) for t in timings]).to_json() for p in PHASES}
     overhead = [sum(t.get(p, 0.0) for p in PHASES if p != "settle") for t in timings]
     out["overhead_without_settle"] = stat(overhead).to_json()

@@ -80,7 +80,7 @@ def options_from(args: argparse.Namespace) -> BenchModelOptions:
 
 
 def main(args: argparse.Namespace, model_settings: Any = None) -> int:
-    from agent.run.runner import EnvironmentProblem
+    from agent.errors import EnvironmentProblem
     from policies.qwen.backends.transformers_backend import require_model_extra
     from policies.qwen.errors import BackendError
 

@@ -56,7 +56,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     from agent.daemon.config import resolve_paths
     from agent.daemon.server import Daemon
     from agent.daemon.sockets import DaemonError
-    from agent.run.runner import EnvironmentProblem
+    from agent.errors import EnvironmentProblem
 
     settings = settings_from(args)
     paths = resolve_paths(settings.daemon, os.environ, os.getuid())
@@ -99,7 +99,7 @@ def _model_policy(settings: Any) -> Any:
 def ask_daemon(args: argparse.Namespace) -> int:
     from agent.cli.main import settings_from
     from agent.daemon.client import NoDaemon, local_endpoint, request
-    from agent.run.runner import EnvironmentProblem
+    from agent.errors import EnvironmentProblem
 
     message: Any = {"status": StatusRequest(type="status"), "queue": QueueRequest(type="queue")}.get(args.command)
     if args.command == "cancel":

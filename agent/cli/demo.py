@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from agent.config import Settings
-from agent.run.runner import EnvironmentProblem
+from agent.errors import EnvironmentProblem
 
 DEMO_SCRIPT = Path(__file__).resolve().parents[1] / "data" / "demo.yaml"
 SCREEN = (1280, 800)

@@ -13,15 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from agent.cli.output import OutputError
+from actions.errors import BAD_INPUT, CANCELLED, DeskpilotError
 from agent.config import ConfigError, Settings, load_settings
-from agent.run.runner import EnvironmentProblem, RunReport
-from agent.traces.store import TRACE_FILE, TraceError
-from policies.qwen.errors import BackendError
-from policies.scripted.script_file import ScriptError
-
-BAD_INPUT = 2
-_EXPECTED = (ConfigError, ScriptError, TraceError, EnvironmentProblem, BackendError, OutputError)
+from agent.errors import EnvironmentProblem
+from agent.run.runner import RunReport
+from agent.traces.lines import Origin
+from agent.traces.store import TRACE_FILE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,12 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except _EXPECTED as exc:
-        print(f"deskpilot: {exc}", file=sys.stderr)
-        return BAD_INPUT
+    except DeskpilotError as exc:  # every expected error, whichever layer raised it: one line, its exit code
+        print(f"deskpilot: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("deskpilot: cancelled", file=sys.stderr)
-        return 3
+        return CANCELLED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +108,7 @@ def _bench(args: argparse.Namespace) -> int:
     import json
 
     from agent.bench import loop as bench_loop
-    from agent.run.runner import EnvironmentProblem
+    from agent.errors import EnvironmentProblem
     from agent.sandbox.xvfb import available
 
     if reason := available():
@@ -202,7 +199,7 @@ def _play(task: str, policy: Any, settings: Settings, source: str) -> int:
     from agent.run.runner import execute
 
     if not getattr(policy, "targets", ()):
-        return report(execute(task, policy, settings, {"source": source}))
+        return report(execute(task, policy, settings, Origin(source=source)))
     from agent.run.policy_factory import build_policy, describe
 
     try:
@@ -211,8 +208,8 @@ def _play(task: str, policy: Any, settings: Settings, source: str) -> int:
         raise EnvironmentProblem(f"{source}: its targets ({policy.targets[0]!r}, ...) need a model to find them "
                                  f"on the screen, and none can be used: {exc}") from None
     try:
-        header = {"source": source, "model": describe(settings)}
-        return report(execute(task, policy.with_grounder(grounder), settings, header))
+        origin = Origin(source=source, model=describe(settings))
+        return report(execute(task, policy.with_grounder(grounder), settings, origin))
     finally:
         grounder.close()
 

@@ -17,8 +17,10 @@ import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from actions.errors import DeskpilotError
 
-class OutputError(Exception):
+
+class OutputError(DeskpilotError):
     """A file the command was asked to write cannot be written; the message is one line naming it."""
 
 

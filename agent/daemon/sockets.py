@@ -14,10 +14,11 @@ import stat
 import struct
 from pathlib import Path
 
+from actions.errors import DeskpilotError
 from agent.daemon.wire import ProtocolError
 
 
-class DaemonError(RuntimeError):
+class DaemonError(DeskpilotError, RuntimeError):
     """The daemon cannot start here (socket in use, unsafe directory, no token); one line."""
 
 

@@ -3,20 +3,27 @@
 A connection carries one request (its first line). `status`, `queue`, `cancel` and `resume` get
 one reply and the daemon closes the connection. `submit` turns the connection into a session: the
 daemon streams events for that task (`queued`, `started`, `step`, `confirm_request`, `notice`,
-`end`) and the client may send `confirm` answers; the daemon closes after `end`. A client that
-closes a session before `end` cancels its task (unless it asked for `detach`). Every message is a
+`heartbeat`, `end`) and the client may send `confirm` answers, or `cancel` for its task; the daemon
+closes after `end`. A
+client that closes a session before `end` cancels its task (unless it asked for `detach`); one that
+only half-closes (shuts down its sending side) keeps it. Every message is a
 JSON object with a `type`, at most `daemon.max_message_bytes` long; unknown types and unknown
 fields are rejected.
+Over TCP the first line is `AUTH <token>` (`auth_line`), checked before any JSON is read.
 Anything unusable gets an `error` reply; it never reaches code behind this edge.
-Not for: sockets, authentication or running tasks (`agent.daemon.server`, `agent.daemon.worker`).
+Not for: sockets, checking peers or running tasks (`agent.daemon.server`, `agent.daemon.worker`).
 """
 
 from __future__ import annotations
 
+import hmac
 import socket
+import time
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from actions.errors import DeskpilotError
 
 VERSION = 1
 TASK_ID = r"^[0-9a-f]{8}$"
@@ -25,7 +32,7 @@ ErrorCode = Literal["bad_request", "too_large", "unauthorized", "forbidden", "no
 TaskState = Literal["queued", "running", "finished", "interrupted"]
 
 
-class ProtocolError(ValueError):
+class ProtocolError(DeskpilotError, ValueError):
     """A message that cannot be used; `code` goes into the error reply."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
@@ -53,7 +60,6 @@ class Submit(_Request):
     path: str | None = Field(None, min_length=1, max_length=4096)  # replay: absolute script/trace path
     vars: dict[str, str] = Field(default_factory=dict, max_length=256)  # replay of a script: {{vars}}
     options: Options = Options()
-    token: str | None = Field(None, max_length=4096)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> Submit:
@@ -71,18 +77,15 @@ class Submit(_Request):
 
 class StatusRequest(_Request):
     type: Literal["status"]
-    token: str | None = Field(None, max_length=4096)
 
 
 class QueueRequest(_Request):
     type: Literal["queue"]
-    token: str | None = Field(None, max_length=4096)
 
 
 class CancelRequest(_Request):
     type: Literal["cancel"]
     id: str | None = Field(None, pattern=TASK_ID)  # none: the running task
-    token: str | None = Field(None, max_length=4096)
 
 
 class ResumeRequest(_Request):
@@ -90,7 +93,6 @@ class ResumeRequest(_Request):
 
     type: Literal["resume"]
     id: str | None = Field(None, pattern=TASK_ID)  # none: the running task
-    token: str | None = Field(None, max_length=4096)
 
 
 class ConfirmAnswer(_Request):
@@ -159,6 +161,14 @@ class Notice(_Reply):
     message: str
 
 
+class Heartbeat(_Reply):
+    """Sent on a task's connection every `daemon.heartbeat_s`: the daemon is alive (and, over TCP,
+    a client that has gone is found out when this cannot be delivered)."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    id: str
+
+
 class End(_Reply):
     type: Literal["end"] = "end"
     id: str
@@ -192,6 +202,7 @@ class StatusReply(_Reply):
     policy: str  # "loaded", "not loaded", or why it could not be
     running: TaskInfo | None
     queued: int
+    worker: str = "ok"  # "ok", or what went wrong last in the worker (it goes on)
 
 
 class QueueReply(_Reply):
@@ -212,12 +223,12 @@ class ResumeReply(_Reply):
 
 
 Reply = Annotated[
-    Union[ErrorReply, Queued, Started, StepEvent, ConfirmRequest, Notice, End, StatusReply, QueueReply, CancelReply,
-          ResumeReply],
+    Union[ErrorReply, Queued, Started, StepEvent, ConfirmRequest, Notice, Heartbeat, End, StatusReply, QueueReply,
+          CancelReply, ResumeReply],
     Field(discriminator="type"),
 ]
 _REQUEST: TypeAdapter[Any] = TypeAdapter(Request)
-_ANSWER: TypeAdapter[ConfirmAnswer] = TypeAdapter(ConfirmAnswer)
+_ANSWER: TypeAdapter[Any] = TypeAdapter(Annotated[Union[ConfirmAnswer, CancelRequest], Field(discriminator="type")])
 _REPLY: TypeAdapter[Any] = TypeAdapter(Reply)
 
 
@@ -225,7 +236,8 @@ def decode_request(line: bytes) -> Submit | StatusRequest | QueueRequest | Cance
     return _decode(_REQUEST, line)
 
 
-def decode_answer(line: bytes) -> ConfirmAnswer:
+def decode_answer(line: bytes) -> ConfirmAnswer | CancelRequest:
+    """What a client may send inside its submit session: a confirm answer, or `cancel` (of its own task)."""
     return _decode(_ANSWER, line)
 
 
@@ -257,7 +269,8 @@ def _first_error(exc: ValidationError) -> str:
 
 
 class LineReader:
-    """Reads newline-terminated messages from a socket, refusing any longer than `limit` bytes."""
+    """Reads newline-terminated messages from a socket, refusing any longer than `limit` bytes; it
+    never holds more than `limit` + 64 KiB, whatever the peer sends."""
 
     def __init__(self, sock: socket.socket, limit: int) -> None:
         self.sock, self.limit, self.buffer = sock, limit, bytearray()
@@ -266,21 +279,54 @@ class LineReader:
         """True when a whole message is already buffered (no need to wait for the socket)."""
         return b"\n" in self.buffer
 
-    def read_line(self) -> bytes | None:
+    def read_line(self, deadline: float | None = None) -> bytes | None:
         """The next message (without its newline), or None at end of stream.
 
-        Raises ProtocolError("too_large") and lets socket timeouts through (the buffer is kept).
+        With `deadline` (a `time.monotonic()` value) the whole message must have arrived by then, however
+        the peer spreads its bytes: TimeoutError otherwise. Raises ProtocolError("too_large"); lets socket
+        timeouts through (the buffer is kept).
         """
-        while True:
-            end = self.buffer.find(b"\n")
-            if end > self.limit or (end < 0 and len(self.buffer) > self.limit):
-                raise ProtocolError("too_large", f"a message may be at most {self.limit} bytes")
-            if end >= 0:
-                line = bytes(self.buffer[:end])
-                del self.buffer[: end + 1]
-                return line
-            chunk = self.sock.recv(65536)
-            if not chunk:
+        while (line := self.take()) is None:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the message did not arrive in time")
+                self.sock.settimeout(left)
+            if not self.fill():
                 line, self.buffer = bytes(self.buffer), bytearray()
                 return line or None
-            self.buffer += chunk
+        return line
+
+    def take(self) -> bytes | None:
+        """A whole message already buffered (without its newline), else None; ProtocolError("too_large")
+        once the buffer holds more than `limit` bytes of one message."""
+        end = self.buffer.find(b"\n")
+        if end > self.limit or (end < 0 and len(self.buffer) > self.limit):
+            raise ProtocolError("too_large", f"a message may be at most {self.limit} bytes")
+        if end < 0:
+            return None
+        line = bytes(self.buffer[:end])
+        del self.buffer[: end + 1]
+        return line
+
+    def fill(self) -> bool:
+        """One read from the socket into the buffer (it blocks unless the socket is readable); False at
+        the end of the stream."""
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+
+AUTH_PREFIX = b"AUTH "
+MAX_TOKEN_BYTES = 4096
+
+
+def auth_line(token: str) -> bytes:
+    """What a TCP client sends first, before any JSON: `AUTH <token>` and a newline."""
+    return AUTH_PREFIX + token.encode("utf-8") + b"\n"
+
+
+def token_matches(line: bytes, token: str) -> bool:
+    """Whether a TCP peer's first line carries `token` (compared in constant time)."""
+    given = line[len(AUTH_PREFIX):] if line.startswith(AUTH_PREFIX) else b""
+    return bool(given) and hmac.compare_digest(given, token.encode("utf-8"))

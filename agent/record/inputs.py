@@ -26,8 +26,8 @@ from actions.capture import CaptureError, MssCapture
 from actions.geometry import Monitor, Screenshot, from_desktop
 from actions.keys import canonical_key
 from agent.config import Settings
+from agent.errors import EnvironmentProblem
 from agent.record.gestures import Event, KeyDown, KeyUp, Motion, Press, Release, Wheel
-from agent.run.runner import EnvironmentProblem
 
 MARGIN_S = 0.015  # a frame must have begun this long before an event to show the screen before it
 _PYNPUT_KEYS = {

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from actions.geometry import Monitor
 from actions.rules import parse_combo
@@ -28,6 +27,7 @@ from actions.schema import Terminate, action_to_json, normalized_points
 from agent.config import Settings
 from agent.record.gestures import Event, Gesture, GestureOptions, Gestures
 from agent.record.inputs import FrameBuffer, InputTap
+from agent.traces.lines import EndLine, Header, Outcome, Screen, StepLine
 from agent.traces.store import TraceError, TraceWriter, new_trace_dir
 
 
@@ -54,14 +54,16 @@ def record(settings: Settings, out: str | Path | None = None, task: str = "", st
         raise
     try:
         tap.start()
-        writer.header(task=task, policy="recorded", source="record", config=settings.summary(),
-                      screen=_geometry(monitor, settings.screen.scale))
+        writer.header(Header(task=task, policy="recorded", source="record", config=settings.summary(),
+                             screen=_geometry(monitor, settings.screen.scale)))
         announce(f"recording {monitor.width}x{monitor.height} (monitor {settings.screen.monitor}); "
                  f"press {settings.record.stop_key} to stop")
         steps, reason = _pump(events, _gestures(settings), writer, stop, (monitor.width, monitor.height))
         steps += 1
-        writer.step(steps, _final_record(), frames.latest())
-        writer.end(status="success", reason=reason, steps=steps, answer=None, ignored_events=tap.ignored)
+        last = frames.latest()
+        writer.step(_final_line(steps), last)
+        writer.end(EndLine(status="success", reason=reason, steps=steps, extra={"ignored_events": tap.ignored}),
+                   last)  # the screen after the last gesture: replay verifies the last step against it
     finally:
         tap.stop()
         frames.stop()
@@ -97,7 +99,7 @@ def _pump(events: queue.Queue[Event], gestures: Gestures, writer: TraceWriter, s
                 done = gestures.due(time.monotonic())
         for gesture in done:
             steps += 1
-            writer.step(steps, _step_record(gesture, size, started), gesture.frame)
+            writer.step(_step_line(steps, gesture, size, started), gesture.frame)
         if stop.is_set():
             return steps, "stopped by a signal"
     return steps, "stopped by the stop key"
@@ -112,23 +114,20 @@ def _drain(events: queue.Queue[Event], gestures: Gestures) -> list[Gesture]:
             return done
 
 
-def _step_record(g: Gesture, size: tuple[int, int], started: float) -> dict[str, Any]:
-    return {
-        "action": action_to_json(g.action), "verdict": None, "outcome": {"status": "executed", "detail": "recorded"},
-        "feedback": "", "timings_ms": {"gesture": round((g.ended - g.started) * 1000, 2)}, "effect": None,
-        "raw_text": None, **({"normalized": n} if (n := normalized_points(g.action, size)) else {}),
-        "policy": {"recorded": {"at_s": round(g.started - started, 3)}},
-    }
+def _step_line(index: int, g: Gesture, size: tuple[int, int], started: float) -> StepLine:
+    return StepLine(index=index, action=action_to_json(g.action), outcome=Outcome("executed", "recorded"),
+                    timings_ms={"gesture": round((g.ended - g.started) * 1000, 2)},
+                    normalized=normalized_points(g.action, size) or None,
+                    policy={"recorded": {"at_s": round(g.started - started, 3)}})
 
 
-def _final_record() -> dict[str, Any]:
-    return {"action": action_to_json(Terminate(status="success")), "verdict": None,
-            "outcome": {"status": "final", "detail": "end of the recording"}, "feedback": "", "timings_ms": {},
-            "effect": None, "raw_text": None}
+def _final_line(index: int) -> StepLine:
+    return StepLine(index=index, action=action_to_json(Terminate(status="success")),
+                    outcome=Outcome("final", "end of the recording"))
 
 
-def _geometry(monitor: Monitor, scale: float) -> dict[str, Any]:
-    return {"monitor": monitor.to_json(), "scale": scale, "width": monitor.width, "height": monitor.height}
+def _geometry(monitor: Monitor, scale: float) -> Screen:
+    return Screen(monitor.width, monitor.height, scale, monitor.to_json())
 
 
 @contextmanager

@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from actions.schema import ActionError, parse_action
 from agent.traces.store import TRACE_FILE, TraceError, read_trace
 from policies.scripted.policy import ScriptedPolicy
 from policies.scripted.script_file import load_script, parse_var
-
-REPLAYED = ("executed", "dry_run", "final")
 
 
 def load_replay(path: str | Path, var_args: Sequence[str] = ()) -> tuple[str, ScriptedPolicy]:
@@ -33,14 +30,5 @@ def load_replay(path: str | Path, var_args: Sequence[str] = ()) -> tuple[str, Sc
 
 def _from_trace(path: Path) -> tuple[str, ScriptedPolicy]:
     trace = read_trace(path)
-    steps = []
-    for step in trace.steps:
-        if (step.get("outcome") or {}).get("status") not in REPLAYED:
-            continue
-        try:
-            steps.append(parse_action(step.get("action")))
-        except ActionError as exc:
-            raise TraceError(f"{path}: step {step.get('index')}: {exc}") from None
-    if not steps:
-        raise TraceError(f"{path}: the trace has no replayable steps")
-    return str(trace.header.get("task", "")), ScriptedPolicy(steps, source=str(path))
+    steps = [action for _, action in trace.replayed()]
+    return trace.header.task, ScriptedPolicy(steps, source=str(path))

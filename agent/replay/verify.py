@@ -1,6 +1,6 @@
 """`deskpilot replay TRACE` with verification: read the trace, wire in settling and the model, run it.
 
-`recorded_steps` turns the replayable steps of a trace (`agent.replay.source.REPLAYED`) into
+`recorded_steps` turns the replayable steps of a trace (`agent.traces.lines.REPLAYED`) into
 `policies.scripted.verified.RecordedStep`s: the action, the recorded screen size, and a square of the step's
 recorded screenshot around its target (4 × `replay.crop_px`: the widest context searched); a step
 whose screenshot is missing or unreadable (cut short by a crash) replays unverified.
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from actions.geometry import Point, Screenshot
-from actions.schema import ActionError, parse_action
 from agent.config import Settings
-from agent.replay.source import REPLAYED
-from agent.run.runner import EnvironmentProblem, RunReport, execute
+from agent.errors import EnvironmentProblem
+from agent.run.runner import RunReport, execute
+from agent.traces.lines import Origin, StepLine
 from agent.traces.store import Trace, TraceError, UnreadableScreenshot, load_screenshot, read_trace
 from policies.grounding import Grounder, GroundingError
 from policies.imagematch import crop_box
@@ -43,28 +43,19 @@ _VERBS = {"left_click": "clicked", "double_click": "double-clicked", "triple_cli
 
 
 def recorded_screen(trace: Trace) -> tuple[int, int]:
-    screen = trace.header.get("screen") or {}
-    try:
-        return int(screen["width"]), int(screen["height"])
-    except (KeyError, TypeError, ValueError):
-        raise TraceError(f"{trace.dir}: the header does not say the screen size") from None
+    screen = trace.header.screen
+    if screen is None:
+        raise TraceError(f"{trace.dir}: the header does not say the screen size")
+    return screen.width, screen.height
 
 
 def recorded_steps(trace: Trace, crop_px: int) -> tuple[RecordedStep, ...]:
     """The replayable steps of `trace`, each with a crop of its recorded screenshot around its target."""
     screen, out = recorded_screen(trace), []
-    for step in trace.steps:
-        if (step.get("outcome") or {}).get("status") not in REPLAYED:
-            continue
-        try:
-            action = parse_action(step.get("action"))
-        except ActionError as exc:
-            raise TraceError(f"{trace.dir}: step {step.get('index')}: {exc}") from None
-        number, point = int(step.get("index", len(out) + 1)), target_of(action)
-        context, anchor = _crop(trace.dir, step.get("screenshot"), point, crop_px * CONTEXT[-1], screen)
+    for step, action in trace.replayed():
+        number, point = step.index, target_of(action)
+        context, anchor = _crop(trace.dir, step.screenshot, point, crop_px * CONTEXT[-1], screen)
         out.append(RecordedStep(number, action, screen, context, anchor, intent_of(step, number)))
-    if not out:
-        raise TraceError(f"{trace.dir}: the trace has no replayable steps")
     return tuple(out)
 
 
@@ -81,15 +72,14 @@ def _crop(directory: Path, name: Any, point: Point | None, side: int, screen: tu
     return image.crop(box), (point[0] - box[0], point[1] - box[1])
 
 
-def intent_of(step: dict[str, Any], number: int) -> str:
+def intent_of(step: StepLine, number: int) -> str:
     """What the step meant, in words a grounding model can use: a script target, model prose, or a description."""
-    meta = step.get("policy") or {}
-    if isinstance(meta.get("target"), str) and meta["target"].strip():
-        return meta["target"].strip()
-    prose = re.sub(r"<tool_call>.*?(</tool_call>|$)", "", str(step.get("raw_text") or ""), flags=re.S).strip()
+    if step.target:
+        return step.target
+    prose = re.sub(r"<tool_call>.*?(</tool_call>|$)", "", step.raw_text or "", flags=re.S).strip()
     if prose:
         return prose[:300]
-    verb = _VERBS.get(str((step.get("action") or {}).get("action")), "used")
+    verb = _VERBS.get(step.action_name, "used")
     return f"the element that step {number} of the recording {verb}"
 
 
@@ -108,7 +98,7 @@ class SettleObserver:
             self._capture = MssCapture(self.settings.screen.monitor, self.settings.screen.scale)
         if self.settings.settle.mode == "off":
             return self._capture.grab()
-        return settle(self._capture.grab, shot, self.settings.settle).shot
+        return settle(self._capture.grab, shot, self.settings.settle, effect_ms=0).shot  # no change expected
 
     def close(self) -> None:
         if self._capture is not None:
@@ -145,11 +135,11 @@ class LazyGrounder:
 
 @dataclass
 class PreparedReplay:
-    """What a verified replay of one trace needs: run `policy` on `task` with `header`, then `close()`."""
+    """What a verified replay of one trace needs: run `policy` on `task` with `origin`, then `close()`."""
 
     task: str
     policy: VerifyingReplayPolicy
-    header: dict[str, Any]
+    origin: Origin
     observer: SettleObserver
     grounder: Grounder | None
 
@@ -173,9 +163,9 @@ def prepare_replay(path: str | Path, settings: Settings, verify: bool | None = N
     observer = SettleObserver(settings)
     options = VerifyOptions(verify, r.crop_px, r.match_threshold, r.search_radius_px)
     policy = VerifyingReplayPolicy(steps, options, observer, grounder if verify else None, str(path))
-    header = {"source": str(path), "replay": {"verify": verify, "reground": policy.grounder is not None,
-                                              "recorded_screen": list(recorded_screen(trace))}}
-    return PreparedReplay(str(trace.header.get("task", "")), policy, header, observer, grounder)
+    origin = Origin(source=str(path), replay={"verify": verify, "reground": policy.grounder is not None,
+                                              "recorded_screen": list(recorded_screen(trace))})
+    return PreparedReplay(trace.header.task, policy, origin, observer, grounder)
 
 
 def replay_trace(path: str | Path, settings: Settings, verify: bool | None = None, reground: bool | None = None,
@@ -183,6 +173,6 @@ def replay_trace(path: str | Path, settings: Settings, verify: bool | None = Non
     """Replay the trace at `path` through the loop on this desktop; see `prepare_replay`."""
     prepared = prepare_replay(path, settings, verify, reground, grounder)
     try:
-        return execute(prepared.task, prepared.policy, settings, prepared.header)
+        return execute(prepared.task, prepared.policy, settings, prepared.origin)
     finally:
         prepared.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actions.gate import Confirmer
+from agent.traces.lines import StepLine
 from agent.traces.store import TraceWriter
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class RunHooks:
     confirmer: Confirmer | None = None
     stop: threading.Event | None = None
     on_start: Callable[[Path], None] | None = None
-    on_step: Callable[[int, dict[str, Any]], None] | None = None
+    on_step: Callable[[StepLine], None] | None = None
     on_safety: Callable[[SafetySession], None] | None = None
     on_notice: Callable[[str, str], None] | None = None  # (event, the line said on stderr)
     resume_via: str = ""  # how a paused run resumes besides its hotkey ("": SIGUSR1 to this process)
@@ -40,14 +41,14 @@ class ObservedTrace(TraceWriter):
     """A trace writer that tells `on_step` about each step line after it is on disk."""
 
     def __init__(self, directory: str | Path, png_compress_level: int,
-                 on_step: Callable[[int, dict[str, Any]], None]) -> None:
+                 on_step: Callable[[StepLine], None]) -> None:
         super().__init__(directory, png_compress_level)
         self._on_step = on_step
 
-    def step(self, index: int, record: dict[str, Any], shot: Screenshot | None) -> None:
-        super().step(index, record, shot)
+    def step(self, line: StepLine, shot: Screenshot | None) -> None:
+        super().step(line, shot)
         try:
-            self._on_step(index, record)
+            self._on_step(line)
         except Exception:  # the observer's problem, never the run's
             pass
 

@@ -22,10 +22,12 @@ from actions.gate import Confirmer, Gate, Verdict
 from actions.geometry import Screenshot
 from actions.schema import Answer, Terminate, action_to_json, normalized_points, points_of
 from agent.config import Settings
-from agent.run.settle import SettleResult, settle
+from agent.run.settle import SettleResult, hover_first, settle
 from agent.run.stuck import StuckWatch
 from agent.safety.control import Control, Hold
 from agent.safety.guarded import Interrupted
+from agent.traces.lines import Effect, EndLine, Origin, Screen, StepLine
+from agent.traces.lines import Outcome as OutcomeLine
 from agent.traces.store import TraceWriter
 from policies.base import Decision, Outcome, Policy, StepRecord
 
@@ -62,23 +64,41 @@ class Agent:
         self.control = self.control or Control(self.stop, self.settings.safety)
 
 
-def run_task(task: str, agent: Agent, header: dict[str, Any] | None = None) -> RunResult:
+@dataclass
+class _Progress:
+    """What the caller's error path needs of a loop that raised: the steps done, the last screen seen."""
+
+    steps: int
+    shot: Screenshot | None
+
+
+def run_task(task: str, agent: Agent, origin: Origin | None = None) -> RunResult:
     shot, capture_ms = _look(agent)
-    agent.trace.header(task=task, policy=agent.policy.name, screen=_geometry(shot), **(header or {}))
-    steps: list[int] = [0]
+    agent.trace.header((origin or Origin()).header(task, agent.policy.name, _geometry(shot)))
+    progress = _Progress(0, shot)
     try:
-        result = _steps(task, agent, shot, capture_ms, steps)
+        result = _steps(task, agent, shot, capture_ms, progress)
     except KeyboardInterrupt:
-        result = RunResult("cancelled", "interrupted (Ctrl-C)", steps[0])
+        result = RunResult("cancelled", "interrupted (Ctrl-C)", progress.steps)
     except Exception as exc:  # the desktop or the policy broke: end the trace, report one line
-        result = RunResult("error", _describe(exc), steps[0])
-    agent.trace.end(status=result.status, reason=result.reason, steps=result.steps, answer=result.answer,
-                    t=round(time.time(), 3))
+        result = RunResult("error", _describe(exc), progress.steps)
+    agent.trace.end(EndLine(status=result.status, reason=result.reason, steps=result.steps, answer=result.answer,
+                            t=round(time.time(), 3)), _end_screen(agent, progress))
     return result
 
 
-def _steps(task: str, agent: Agent, shot: Screenshot, capture_ms: float, steps: list[int]) -> RunResult:
-    """The loop proper; `steps[0]` tracks the finished steps for the caller's error path."""
+def _end_screen(agent: Agent, progress: _Progress) -> Screenshot | None:
+    """The screen after the last step (replay verifies the last step's effect against it)."""
+    if progress.shot is not None:
+        return progress.shot
+    try:
+        return agent.computer.screenshot()
+    except Exception:  # the display is gone: the trace ends without it, and says nothing false
+        return None
+
+
+def _steps(task: str, agent: Agent, shot: Screenshot, capture_ms: float, progress: _Progress) -> RunResult:
+    """The loop proper; `progress` tracks the finished steps and the last screen for the caller."""
     limits, history, control = agent.settings.loop, [], agent.control
     assert control is not None  # set by Agent.__post_init__
     watch = StuckWatch.for_policy(agent.settings.safety.stuck, agent.policy)
@@ -101,16 +121,19 @@ def _steps(task: str, agent: Agent, shot: Screenshot, capture_ms: float, steps: 
         step, settled = _act(index + 1, decision, shot, agent, timings, seen)
         if step is None:  # overtaken by a takeover: dropped (see the trace event), not a step
             continue
-        index = steps[0] = index + 1
+        index = progress.steps = index + 1
+        progress.shot = None  # the screen after this step is not known until it is looked at
         step, stuck = watch.after(step, settled)
-        agent.trace.step(index, _record(step, timings, settled, shot.size), shot)
+        agent.trace.step(_line(step, timings, settled, shot.size), shot)
         history.append(step)
         ending = _ending(step, history, agent) or stuck
         if ending is not None:
+            progress.shot = settled.shot if settled is not None else None
             result = RunResult(ending[0], ending[1], index, _answer(step))
             break
         # the settled screen is the next observation: no extra capture
         shot, capture_ms = (settled.shot, 0.0) if settled is not None else _look(agent)
+        progress.shot = shot
     return result
 
 
@@ -143,13 +166,15 @@ def _act(
         return _held(index, decision, verdict, hold, agent)
     placement = Placement(shot.monitor, shot.scale, agent.settings.executor.scroll_pixels_per_click)
     try:
+        with _timed(timings, "hover"):  # point first: a hover highlight is not the action's effect
+            hovered = hover_first(action, shot, agent.computer, placement, agent.settings.settle, agent.stop)
         with _timed(timings, "execute"):
             perform(action, agent.computer, placement, agent.control.sleep)
     except Interrupted as exc:
         return _held(index, decision, verdict, Hold("interrupted", str(exc)), agent)
     except Exception as exc:  # an input call failed: our fault, the run ends with status error
         return StepRecord(index, decision, verdict, Outcome("failed", _describe(exc))), None
-    settled = _settle(shot, agent, timings)
+    settled = _settle(hovered or shot, agent, timings)
     feedback = "" if settled is None or settled.changed else "The last action had no visible effect."
     return StepRecord(index, decision, verdict, Outcome("executed"), feedback), settled
 
@@ -218,28 +243,21 @@ def _ending(step: StepRecord, history: list[StepRecord], agent: Agent) -> tuple[
     return None
 
 
-def _record(step: StepRecord, timings: dict[str, float], settled: SettleResult | None,
-            size: tuple[int, int]) -> dict[str, Any]:
+def _line(step: StepRecord, timings: dict[str, float], settled: SettleResult | None,
+          size: tuple[int, int]) -> StepLine:
     d = step.decision
-    effect = None if settled is None else {
-        "changed": settled.changed, "box": settled.changed_box, "stable": settled.stable, "frames": settled.frames
-    }
-    return {
-        "action": action_to_json(d.action) if d.action is not None else None,
-        "verdict": step.verdict.to_json() if step.verdict else None,
-        "outcome": step.outcome.to_json(),
-        "feedback": step.feedback,
-        "timings_ms": timings,
-        "effect": effect,
-        "raw_text": d.raw_text,
-        **({"normalized": normalized_points(d.action, size)} if d.action is not None and points_of(d.action) else {}),
-        **({"error": d.error} if d.error else {}),
-        **({"policy": d.meta} if d.meta else {}),
-    }
+    effect = None if settled is None else Effect(settled.changed, settled.changed_box, settled.stable, settled.frames)
+    return StepLine(
+        index=step.index, action=action_to_json(d.action) if d.action is not None else None,
+        outcome=OutcomeLine(step.outcome.status, step.outcome.detail),
+        verdict=step.verdict,
+        feedback=step.feedback, timings_ms=timings, effect=effect, raw_text=d.raw_text,
+        normalized=normalized_points(d.action, size) if d.action is not None and points_of(d.action) else None,
+        error=d.error or None, policy=d.meta or {})
 
 
-def _geometry(shot: Screenshot) -> dict[str, Any]:
-    return {"monitor": shot.monitor.to_json(), "scale": shot.scale, "width": shot.size[0], "height": shot.size[1]}
+def _geometry(shot: Screenshot) -> Screen:
+    return Screen(shot.size[0], shot.size[1], shot.scale, shot.monitor.to_json())
 
 
 def _answer(step: StepRecord) -> str | None:

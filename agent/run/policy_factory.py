@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 from agent.config import Settings
-from agent.run.runner import EnvironmentProblem
+from agent.errors import EnvironmentProblem
 from policies.qwen.errors import BackendError
 from policies.qwen.messages import ChatBackend
 from policies.qwen.policy import QwenOptions, QwenPolicy

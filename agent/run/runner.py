@@ -14,23 +14,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from actions.capture import MssCapture
 from actions.computer import Computer
 from actions.gate import Gate
 from actions.window import WindowSource
 from agent.config import Settings
+from agent.errors import EnvironmentProblem
 from agent.run.hooks import RunHooks, call, started, trace_writer
 from agent.run.loop import Agent, RunResult, run_task
 from agent.safety.assemble import SafetySession
 from agent.safety.confirm import SuspendingConfirmer
+from agent.traces.lines import Origin
 from agent.traces.store import new_trace_dir
 from policies.base import Policy
-
-
-class EnvironmentProblem(RuntimeError):
-    """The desktop cannot be driven here (no display, missing system package); one line."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ def build_gate(settings: Settings, windows: WindowSource | None = None) -> Gate:
     return build(settings, windows)
 
 
-def execute(task: str, policy: Policy, settings: Settings, header: dict[str, Any] | None = None,
+def execute(task: str, policy: Policy, settings: Settings, origin: Origin | None = None,
             computer: Computer | None = None, hooks: RunHooks | None = None) -> RunReport:
     """Run `task` with `policy` on this desktop (or on `computer`), writing a new trace.
 
@@ -85,7 +82,7 @@ def execute(task: str, policy: Policy, settings: Settings, header: dict[str, Any
     started(hooks, trace.dir)
     try:
         with _stop_on_signals(agent.stop), safety.running(policy):
-            result = run_task(task, agent, {"config": settings.summary(), **(header or {})})
+            result = run_task(task, agent, (origin or Origin()).with_(config=settings.summary()))
     finally:
         trace.close()
         computer.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from actions.computer import Button, Computer
+from actions.errors import CANCELLED, DeskpilotError
 from actions.geometry import Point, Screenshot
 from agent.safety.control import Control
 from agent.safety.takeover import InputLedger
@@ -19,8 +20,10 @@ from agent.safety.takeover import InputLedger
 TYPE_CHUNK = 8  # characters per executor call (x11text needs ~25 ms a character for non-ASCII)
 
 
-class Cancelled(RuntimeError):
+class Cancelled(DeskpilotError, RuntimeError):
     """The run was stopped while an action was being carried out."""
+
+    exit_code = CANCELLED
 
 
 class Interrupted(RuntimeError):

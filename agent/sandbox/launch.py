@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from actions.errors import DeskpilotError
+
 State = dict[str, Any]
 
 
-class SandboxError(RuntimeError):
+class SandboxError(DeskpilotError, RuntimeError):
     """The sandbox app did not start or did not reach the expected state."""
 
 

@@ -12,11 +12,13 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from actions.errors import DeskpilotError
+
 _MM_PER_PIXEL = 25.4 / 96.0  # physical size advertised for --setmonitor (96 DPI)
 Rect = tuple[int, int, int, int]
 
 
-class MonitorLayoutError(RuntimeError):
+class MonitorLayoutError(DeskpilotError, RuntimeError):
     """xrandr is missing, failed, or did not report the layout it was given."""
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import IO
 
+from actions.errors import DeskpilotError
 from agent.sandbox.xrandr import MonitorLayoutError, define_monitors
 
 __all__ = [
@@ -50,7 +51,7 @@ STOP_TIMEOUT_S = 5.0
 Rect = tuple[int, int, int, int]
 
 
-class XvfbError(RuntimeError):
+class XvfbError(DeskpilotError, RuntimeError):
     """Xvfb (or xrandr, for monitor layouts) could not be started or configured."""
 
 

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from actions.schema import ActionError, action_to_json, parse_action, with_points
-from agent.config import Settings
 from agent.cli.output import check_file, make_dir, write_atomically, writing
+from agent.config import Settings
+from agent.traces.lines import StepLine
 from agent.traces.store import Trace, UnreadableScreenshot, load_screenshot, read_trace
-from policies.base import Decision, Outcome, StepRecord
+from policies.base import StepRecord
 from policies.qwen.coords import to_model
 from policies.qwen.messages import ImagePart, Message
 from policies.qwen.prompt import build_messages, tool_call_text
@@ -98,9 +99,9 @@ def _lines(traces: Sequence[Trace], base: Path, options: Any, include_all: bool,
 
 
 def _skip_reason(trace: Trace, include_all: bool) -> str:
-    if not str(trace.header.get("task") or "").strip():
+    if not trace.header.task.strip():
         return "no task text (record with --task)"
-    status = (trace.end or {}).get("status")
+    status = trace.end.status if trace.end is not None else None
     if not include_all and status != "success":
         return f"the run ended with status {status or 'unfinished'} (--all to include it)"
     return ""
@@ -119,11 +120,10 @@ class _Exporter:
         self.prefix = f"{trace.dir.name}-{digest}"
 
     def records(self) -> Any:
-        task = str(self.trace.header["task"])
+        task = self.trace.header.task
         for step in self.trace.steps:
             action = _action(step)
-            outcome = step.get("outcome") or {}
-            chosen = action is not None and (self.all or outcome.get("status") in EXPORTED)
+            chosen = action is not None and (self.all or step.outcome.status in EXPORTED)
             if chosen and (image := self._image(step)) is not None:
                 frame: ModelFrame = image[1]
                 history_images = self._history_images()
@@ -131,13 +131,13 @@ class _Exporter:
                                           history_images, self.options.extended_actions)
                 answer = tool_call_text(action_to_json(with_points(action, lambda p, f=frame: to_model(p, f))))
                 yield self._record(messages, answer)
-            self.history.append(_step_record(step, action))
+            self.history.append(step.history_record(action))
 
-    def _image(self, step: dict[str, Any]) -> tuple[Any, ModelFrame] | None:
+    def _image(self, step: StepLine) -> tuple[Any, ModelFrame] | None:
         """The step's screenshot resized to W′×H′; None (and a line in `skipped`) when it is missing or
         unreadable — a crash can leave the last screenshots missing or cut short."""
-        index, name = int(step.get("index", 0)), step.get("screenshot")
-        path = self.trace.dir / name if isinstance(name, str) else None
+        index = step.index
+        path = self.trace.dir / step.screenshot if step.screenshot else None
         if index in self._unusable:
             return None
         if path is None or not path.is_file():
@@ -161,8 +161,9 @@ class _Exporter:
         wanted = [s.index for s in self.history[len(self.history) - keep:]] if keep else []
         for index in wanted:
             if index not in self._resized:
-                step = next((s for s in self.trace.steps if s.get("index") == index), {})
-                self._image(step)
+                step = next((s for s in self.trace.steps if s.index == index), None)
+                if step is not None:
+                    self._image(step)
         return {i: self._resized[i] for i in wanted if i in self._resized}
 
     def _record(self, messages: Sequence[Message], answer: str) -> dict[str, Any]:
@@ -190,20 +191,11 @@ class _Exporter:
         return self._paths[key]
 
 
-def _action(step: dict[str, Any]) -> Any:
+def _action(step: StepLine) -> Any:
     try:
-        return parse_action(step.get("action")) if step.get("action") else None
+        return parse_action(step.action) if step.action else None
     except ActionError:
         return None
-
-
-def _step_record(step: dict[str, Any], action: Any) -> StepRecord:
-    outcome = step.get("outcome") or {}
-    status = outcome.get("status") if outcome.get("status") in (
-        "executed", "dry_run", "denied", "invalid", "failed", "final") else "executed"
-    decision = Decision(action=action, raw_text=step.get("raw_text"), error=step.get("error"))
-    return StepRecord(int(step.get("index", 0)), decision, None, Outcome(status, str(outcome.get("detail", ""))),
-                      str(step.get("feedback") or ""))
 
 
 def _dataset_info(out: Path) -> None:

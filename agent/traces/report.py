@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from agent.cli.output import write_atomically
+from agent.traces.lines import Screen, StepLine
 from agent.traces.store import Trace, read_trace
 
 _CSS = """
@@ -47,7 +49,7 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
 
 def render(trace: Trace) -> str:
     h = trace.header
-    title = f"deskpilot trace: {h.get('task') or '(no task)'}"
+    title = f"deskpilot trace: {h.task or '(no task)'}"
     steps = "\n".join(_step(trace, step) for step in trace.steps)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{_e(title)}</title>'
@@ -55,74 +57,68 @@ def render(trace: Trace) -> str:
 
 
 def _header(trace: Trace) -> str:
-    h, end = trace.header, trace.end or {}
-    status = str(end.get("status", "unfinished"))
-    screen = h.get("screen") or {}
-    rows = [("task", h.get("task") or ""), ("policy", h.get("policy", "")), ("source", h.get("source", "")),
-            ("screen", _screen_text(screen)),
-            ("model", _json(h["model"]) if "model" in h else ""),
-            ("replay", _json(h["replay"]) if "replay" in h else ""),
+    h, end = trace.header, trace.end
+    status = end.status if end is not None else "unfinished"
+    rows = [("task", h.task), ("policy", h.policy), ("source", h.source or ""),
+            ("screen", _screen_text(h.screen) if h.screen is not None else ""),
+            ("model", _json(h.model) if h.model is not None else ""),
+            ("replay", _json(h.replay) if h.replay is not None else ""),
             ("steps", str(len(trace.steps))), ("trace", str(trace.dir))]
     table = "".join(f"<tr><td><b>{_e(k)}</b></td><td>{_e(v)}</td></tr>" for k, v in rows if v)
-    config = f"<details><summary>config</summary><pre>{_e(_json(h['config'], 2))}</pre></details>" \
-        if "config" in h else ""
-    return (f'<header><h1>{_e(h.get("task") or "(no task)")}</h1>'
+    config = f"<details><summary>config</summary><pre>{_e(_json(h.config, 2))}</pre></details>" \
+        if h.config is not None else ""
+    return (f'<header><h1>{_e(h.task or "(no task)")}</h1>'
             f'<p>final status <span class="badge {_e(status)}" id="final-status">{_e(status)}</span> '
-            f"{_e(end.get('reason', ''))}</p><table>{table}</table>{config}</header>")
+            f"{_e(end.reason if end is not None else '')}</p><table>{table}</table>{config}</header>")
 
 
 def _footer(trace: Trace) -> str:
     end = trace.end
     if end is None:
         return "<footer>The trace has no end line: the run was cut off.</footer>"
-    fields = {k: v for k, v in end.items() if k != "type" and v is not None}
+    fields = {k: v for k, v in end.to_json().items() if k != "type" and v is not None}
     return f"<footer><h2>End</h2><pre>{_e(_json(fields, 2))}</pre></footer>"
 
 
-def _step(trace: Trace, step: dict[str, Any]) -> str:
-    index = _e(step.get("index"))  # an integer (read_trace checks it); escaped like every value from the trace
-    action = step.get("action") or {}
-    outcome = step.get("outcome") or {}
-    verdict = step.get("verdict") or {}
-    meta = step.get("policy") or {}
-    check = meta.get("verify") or {}
+def _step(trace: Trace, step: StepLine) -> str:
+    index = _e(step.index)  # an integer (read_trace checks it); escaped like every value from the trace
+    action, outcome, verdict, check = step.action or {}, step.outcome, step.verdict, step.verify
     title = _e(_short(action) if action else "no usable action")
-    status = _e(outcome.get("status", ""))
+    status = _e(outcome.status)
     badges = f'<span class="badge {status}">{status}</span>'
     if check.get("result") and check["result"] != "skipped":
         badges += f'<span class="badge {_e(check["result"])}">verify: {_e(check["result"])}</span>'
     rows = [
         ("action", f"<pre>{_e(_json(action))}</pre>" if action else "—"),
-        ("model text", f"<pre>{_e(step['raw_text'])}</pre>" if step.get("raw_text") else "—"),
-        ("verdict", _e(f"{verdict.get('decision', '')} ({verdict.get('rule', '')}) {verdict.get('reason', '')}")
-         if verdict else "not reviewed (recorded by a person)" if meta.get("recorded") else "—"),
-        ("outcome", _e(f"{outcome.get('status', '')} {outcome.get('detail', '')}")),
-        ("feedback", _e(step.get("feedback") or "")),
-        ("error", _e(step.get("error") or "")),
-        ("verification", f"<pre>{_e(_json(check))}</pre>" if check else ""),
-        ("stop reason", _e(meta.get("stop_reason") or "")),
-        ("timings", _e(_timings(step.get("timings_ms") or {}))),
-        ("effect", _e(_json(step["effect"])) if step.get("effect") else ""),
+        ("model text", f"<pre>{_e(step.raw_text)}</pre>" if step.raw_text else "—"),
+        ("verdict", _e(f"{verdict.decision} ({verdict.rule}) {verdict.reason}")
+         if verdict else "not reviewed (recorded by a person)" if step.policy.get("recorded") else "—"),
+        ("outcome", _e(f"{outcome.status} {outcome.detail}")),
+        ("feedback", _e(step.feedback)),
+        ("error", _e(step.error or "")),
+        ("verification", f"<pre>{_e(_json(dict(check)))}</pre>" if check else ""),
+        ("stop reason", _e(step.stop_reason or "")),
+        ("timings", _e(_timings(step.timings_ms))),
+        ("effect", _e(_json(step.effect.to_json())) if step.effect else ""),
     ]
     details = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows if v)
     return (f'<section class="step" id="step-{index}" data-step="{index}"><h2>Step {index} · {title}{badges}</h2>'
             f"{_shot(trace, step)}<dl>{details}</dl></section>")
 
 
-def _shot(trace: Trace, step: dict[str, Any]) -> str:
-    name = step.get("screenshot")
-    path = trace.dir / name if isinstance(name, str) else None
+def _shot(trace: Trace, step: StepLine) -> str:
+    path = trace.dir / step.screenshot if step.screenshot else None
     if path is None or not path.is_file():
         return '<div class="shot"><div class="missing">no screenshot for this step</div></div>'
     data = path.read_bytes()
     width, height = _png_size(data) or _screen(trace)
     src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    alt = f"screenshot before step {step.get('index')}"
+    alt = f"screenshot before step {step.index}"
     return (f'<div class="shot"><img src="{src}" alt="{_e(alt)}" width="{width}" height="{height}">'
             f"{_overlay(step, width, height)}</div>")
 
 
-def _overlay(step: dict[str, Any], width: int, height: int) -> str:
+def _overlay(step: StepLine, width: int, height: int) -> str:
     """SVG marks in screen coordinates: rings per click, drag path, scroll arrow, verification."""
     from agent.traces.report_marks import marks
 
@@ -138,25 +134,25 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def _screen_text(screen: dict[str, Any]) -> str:
-    monitor = screen.get("monitor") or {}
-    return (f"{screen.get('width')}×{screen.get('height')} pixels, monitor at ({monitor.get('left')}, "
-            f"{monitor.get('top')}) of the desktop, scale {screen.get('scale')}")
+def _screen_text(screen: Screen) -> str:
+    monitor = screen.monitor
+    return (f"{screen.width}×{screen.height} pixels, monitor at ({monitor.get('left')}, "
+            f"{monitor.get('top')}) of the desktop, scale {screen.scale}")
 
 
 def _screen(trace: Trace) -> tuple[int, int]:
-    s = trace.header.get("screen") or {}
-    return int(s.get("width") or 1), int(s.get("height") or 1)
+    s = trace.header.screen
+    return (max(1, s.width), max(1, s.height)) if s is not None else (1, 1)
 
 
-def _short(action: dict[str, Any]) -> str:
+def _short(action: Mapping[str, Any]) -> str:
     name = str(action.get("action", "?"))
     rest = {k: v for k, v in action.items() if k != "action"}
     text = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in rest.items())
     return f"{name} {text}"[:160]
 
 
-def _timings(timings: dict[str, Any]) -> str:
+def _timings(timings: Mapping[str, Any]) -> str:
     return " · ".join(f"{k} {v:.1f} ms" if isinstance(v, int | float) else f"{k} {v}" for k, v in timings.items())
 
 

@@ -8,20 +8,22 @@ Not for: the page around them (agent.traces.report).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import Any
+
+from agent.traces.lines import StepLine
 
 RED, BLUE, PURPLE = "#e0245e", "#1f6feb", "#8250df"
 _RINGS = {"left_click": 1, "right_click": 1, "middle_click": 1, "double_click": 2, "triple_click": 3}
 
 
-def marks(step: dict[str, Any], width: int, height: int) -> str:
-    action = step.get("action") or {}
+def marks(step: StepLine, width: int, height: int) -> str:
+    action = step.action or {}
     name, r = action.get("action"), max(8, round(min(width, height) / 60))
-    index = step.get("index") if isinstance(step.get("index"), int) else 0  # in marker ids: never text
+    index = step.index if isinstance(step.index, int) else 0  # read_trace checks it; ids never hold text
     out = [_defs(index)]
-    check = (step.get("policy") or {}).get("verify") or {}
-    out.append(_verification(check, index, r))
+    out.append(_verification(step.verify, index, r))
     point, start = _xy(action.get("coordinate")), _xy(action.get("start_coordinate"))
     if name in _RINGS and point:
         out += [_ring(point, r * (1 + 0.6 * i), RED) for i in range(_RINGS[name])]
@@ -41,7 +43,7 @@ def marks(step: dict[str, Any], width: int, height: int) -> str:
     return out[0] + body if body else ""
 
 
-def _verification(check: dict[str, Any], index: int, r: int) -> str:
+def _verification(check: Mapping[str, Any], index: int, r: int) -> str:
     expected = _xy(check.get("expected"))
     if expected is None:
         return ""

@@ -1,6 +1,6 @@
 """`deskpilot script-from TRACE`: a trace (recorded or run) as a task script, with literals as `{{vars}}`.
 
-The script holds the steps a replay of the trace would play (`agent.replay.source.REPLAYED`), in screen
+The script holds the steps a replay of the trace would play (`agent.traces.lines.REPLAYED`), in screen
 coordinates, one flow-style line per step; a trailing `terminate success` is left out because a
 script ends with it anyway. Each `--var name=literal` replaces that literal in every typed text with
 `{{name}}` and puts the literal under `vars` as the default, so `deskpilot replay task.yaml --var
@@ -15,8 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actions.schema import ActionError, Terminate, Type, action_to_json, parse_action
-from agent.replay.source import REPLAYED
+from actions.schema import Terminate, Type, action_to_json
 from agent.traces.store import Trace, TraceError
 from policies.scripted.script_file import ScriptError, parse_var
 
@@ -33,20 +32,14 @@ def script_from_trace(trace: Trace, var_args: Sequence[str] = ()) -> str:
         if not any(step.get("action") == "type" and literal in step["text"] for step in steps):
             raise ScriptError(f"--var {name}={literal}: {literal!r} was never typed in {trace.dir}")
     steps = [_with_vars(step, variables) for step in steps]
-    return _yaml(str(trace.header.get("task") or ""), variables, steps, f"from the trace {trace.dir}")
+    return _yaml(trace.header.task, variables, steps, f"from the trace {trace.dir}")
 
 
 def _replayed_steps(trace: Trace) -> list[dict[str, Any]]:
     out = []
-    for step in trace.steps:
-        if (step.get("outcome") or {}).get("status") not in REPLAYED:
-            continue
-        try:
-            action = parse_action(step.get("action"))
-        except ActionError as exc:
-            raise TraceError(f"{trace.dir}: step {step.get('index')}: {exc}") from None
+    for step, action in trace.replayed():
         if isinstance(action, Type) and _PLACEHOLDER.search(action.text):
-            raise ScriptError(f"{trace.dir}: step {step.get('index')} typed {action.text!r}, which a task script "
+            raise ScriptError(f"{trace.dir}: step {step.index} typed {action.text!r}, which a task script "
                               "would read as a {{placeholder}}")
         out.append(action_to_json(action))
     if out and out[-1] == action_to_json(Terminate(status="success")):

@@ -1,18 +1,20 @@
 """Traces: a directory with `trace.jsonl` and one screenshot per step.
 
-`trace.jsonl` holds a header line, one line per step and an end line. Each line is flushed and
+`trace.jsonl` holds a header line, one line per step (events between them) and an end line, each one
+of the typed values of `agent.traces.lines`; `end.png` is the screen after the last step. Each line is flushed and
 fsynced as it is written, on the loop's thread, so a crash or SIGKILL loses no finished step.
 Screenshots are converted and PNG-encoded on a writer thread (encoding a 4K frame takes ~100 ms,
 more than the rest of a step): after a hard crash the images of the last few steps (at most
 `MAX_PENDING`) may be missing or cut short, never their lines. The end line is written only once every
 screenshot is on disk. `read_trace` reads a trace back, tolerating a torn last line (a crash), and
-checks every other line's shape (`agent.traces.check`): a malformed line is a one-line TraceError
-naming the file and line, so the readers never meet a list where they expect an object.
+turns every other line into its typed value: a malformed line is a one-line TraceError naming the
+file and line, so the readers trust the types.
 Not for: deciding what goes in a step (the loop does).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -23,18 +25,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.traces.check import problem
+from actions.errors import DeskpilotError
+from actions.schema import Action, ActionError, parse_action
+from agent.traces.lines import EndLine, EventLine, Header, LineError, StepLine, line_from_json
 
 if TYPE_CHECKING:
     from actions.geometry import Screenshot
 
-SCHEMA = "deskpilot.trace"
-VERSION = 1
 TRACE_FILE = "trace.jsonl"
+END_SCREENSHOT = "end.png"
 MAX_PENDING = 4  # screenshots waiting for the writer thread before the loop waits for it
 
 
-class TraceError(ValueError):
+class TraceError(DeskpilotError, ValueError):
     """A path that is not a readable trace; the message is one line."""
 
 
@@ -76,28 +79,32 @@ class TraceWriter:
         self._images = _ImageWriter(png_compress_level)
         self._lock = threading.Lock()  # events (pause, kill) are written from listener threads
 
-    def header(self, **fields: Any) -> None:
-        self._line({"type": "header", "schema": SCHEMA, "version": VERSION, **fields})
+    def header(self, header: Header) -> None:
+        self._line(header.to_json())
 
-    def step(self, index: int, record: dict[str, Any], shot: Screenshot | None) -> None:
+    def step(self, line: StepLine, shot: Screenshot | None) -> None:
         """Queue the step's screenshot, write its line; `timings_ms.trace` is the time this took."""
         started = time.perf_counter()
         name = None
         if shot is not None:
-            name = f"step-{index:04d}.png"
+            name = f"step-{line.index:04d}.png"
             self._images.put(self.dir / name, shot)
-        line = {"type": "step", "index": index, **record, "screenshot": name}
-        line.setdefault("timings_ms", {})["trace"] = round((time.perf_counter() - started) * 1000, 2)
-        self._line(line)
+        line = dataclasses.replace(line, screenshot=name)
+        self._line(line.with_timing("trace", round((time.perf_counter() - started) * 1000, 2)).to_json())
 
-    def end(self, **fields: Any) -> None:
-        """Wait for every screenshot, then write the end line (with any image that failed)."""
-        failures = self._images.drain()
-        self._line({"type": "end", **fields, **({"screenshot_errors": failures} if failures else {})})
+    def end(self, line: EndLine, shot: Screenshot | None = None) -> None:
+        """Write `shot` (the screen after the last step) as end.png, wait for every screenshot, then write
+        the end line (with any image that failed)."""
+        if shot is not None:
+            self._images.put(self.dir / END_SCREENSHOT, shot)
+            line = dataclasses.replace(line, screenshot=END_SCREENSHOT)
+        if failures := self._images.drain():
+            line = dataclasses.replace(line, screenshot_errors=tuple(failures))
+        self._line(line.to_json())
 
     def event(self, kind: str, **fields: Any) -> None:
         """Something that happened between steps (paused, resumed, kill, interrupted); any thread."""
-        self._line({"type": "event", "event": kind, **fields})
+        self._line(EventLine(kind, fields).to_json())
 
     def close(self) -> None:
         self._images.drain()
@@ -158,10 +165,35 @@ def _write_durably(path: Path, shot: Screenshot, compress_level: int = 1) -> Non
 @dataclass(frozen=True)
 class Trace:
     dir: Path
-    header: dict[str, Any]
-    steps: tuple[dict[str, Any], ...]
-    end: dict[str, Any] | None = None
+    header: Header
+    steps: tuple[StepLine, ...]
+    end: EndLine | None = None
+    events: tuple[EventLine, ...] = ()
     torn: bool = field(default=False)
+
+    def replayed(self) -> tuple[tuple[StepLine, Action], ...]:
+        """The steps replay plays and scripts keep (their action ran, would have in a dry run, or ended the
+        run), each with its action parsed; an action the schema refuses is a TraceError naming the step."""
+        out = []
+        for step in self.steps:
+            if not step.replayed:
+                continue
+            try:
+                out.append((step, parse_action(step.action)))
+            except ActionError as exc:
+                raise TraceError(f"{self.dir}: step {step.index}: {exc}") from None
+        if not out:
+            raise TraceError(f"{self.dir}: the trace has no replayable steps")
+        return tuple(out)
+
+    def screenshot_after(self, step: StepLine) -> Path | None:
+        """The screen right after `step`: the next step's screenshot, or the end screenshot after the last."""
+        later = [s for s in self.steps if s.index > step.index and s.screenshot]
+        if later:
+            return self.dir / min(later, key=lambda s: s.index).screenshot  # type: ignore[operator]
+        if self.end is not None and self.end.screenshot and not any(s.index > step.index for s in self.steps):
+            return self.dir / self.end.screenshot
+        return None
 
 
 def read_trace(path: str | Path) -> Trace:
@@ -181,12 +213,17 @@ def read_trace(path: str | Path) -> Trace:
                 torn = True
                 break
             raise TraceError(f"{file}: line {number} is not JSON") from None
-    first = records[0] if records else None
-    if not isinstance(first, dict) or first.get("type") != "header" or first.get("schema") != SCHEMA:
+    if not records or not isinstance(records[0], dict) or records[0].get("type") != "header":
         raise TraceError(f"{file}: no deskpilot trace header on the first line")
-    for number, record in enumerate(records, start=1):  # validated once here: the readers trust the shapes
-        if why := problem(record):
-            raise TraceError(f"{file}: line {number}: {why}")
-    steps = tuple(r for r in records if r.get("type") == "step")
-    end = next((r for r in records if r.get("type") == "end"), None)
-    return Trace(dir=file.parent, header=records[0], steps=steps, end=end, torn=torn)
+    typed = []
+    for number, record in enumerate(records, start=1):  # validated once here: the readers trust the types
+        try:
+            typed.append(line_from_json(record))
+        except LineError as exc:
+            raise TraceError(f"{file}: line {number}: {exc}") from None
+    header = typed[0]
+    assert isinstance(header, Header)
+    steps = tuple(t for t in typed if isinstance(t, StepLine))
+    events = tuple(t for t in typed if isinstance(t, EventLine))
+    end = next((t for t in typed if isinstance(t, EndLine)), None)
+    return Trace(dir=file.parent, header=header, steps=steps, end=end, events=events, torn=torn)

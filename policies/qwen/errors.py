@@ -8,8 +8,10 @@ Not for: parse failures (`parse.ParseError`) or grounding failures (`policies.gr
 
 from __future__ import annotations
 
+from actions.errors import DeskpilotError
 
-class BackendError(RuntimeError):
+
+class BackendError(DeskpilotError, RuntimeError):
     """A model backend could not produce a reply; the message is one line."""
 
     def __init__(self, message: str) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actions.errors import DeskpilotError
 from actions.schema import Action, ActionError, parse_action
 from policies.grounding import TARGET_KEY, Targeted
 
@@ -30,7 +31,7 @@ _TOP_KEYS = {"task", "vars", "steps"}
 Step = Action | Targeted  # a Targeted step names what to click; a grounder finds where at run time
 
 
-class ScriptError(ValueError):
+class ScriptError(DeskpilotError, ValueError):
     """A task script that cannot run; the message is one line naming file, step and reason."""
 
 

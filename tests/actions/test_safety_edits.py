@@ -72,7 +72,7 @@ def test_the_audits_repros_never_reach_the_executor(tmp_path: Path, sequence: li
     assert result.status == "denied"
     last = sequence[-1]
     assert ("type", last.text) not in fake.calls  # type: ignore[union-attr]
-    assert read_trace(tmp_path / "t").steps[-1]["verdict"]["decision"] == "deny"
+    assert read_trace(tmp_path / "t").steps[-1].verdict.decision == "deny"
 
 
 class _No:

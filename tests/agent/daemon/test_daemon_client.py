@@ -162,9 +162,9 @@ def test_a_trace_replayed_by_the_daemon_is_verified_like_in_process(base: Path) 
         assert submit_or_none(settings, replay_request(first)) == 0
         assert submit_or_none(settings, replay_request(first, verify=False)) == 0
         unverified, verified = (Path(t.trace_dir) for t in daemon.store.recent()[:2])  # newest first
-    assert read_trace(verified).header["replay"]["verify"] is True
-    assert read_trace(unverified).header["replay"]["verify"] is False
-    assert read_trace(verified).steps[0]["policy"]["verify"]["result"] in {"matched", "settled"}
+    assert read_trace(verified).header.replay["verify"] is True
+    assert read_trace(unverified).header.replay["verify"] is False
+    assert read_trace(verified).steps[0].policy["verify"]["result"] in {"matched", "settled"}
 
 
 def test_run_on_a_daemon_without_a_model_suggests_no_daemon(base: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,7 +70,7 @@ def test_a_detached_task_has_no_one_to_ask(base: Path) -> None:
         info = daemon.store.get(task_id)
     assert info.status == "denied"
     step = read_trace(info.trace_dir).steps[0]
-    assert step["verdict"]["confirmation"] == "unavailable"
+    assert step.verdict.confirmation == "unavailable"
     assert not [c for c in fake.calls if c[0] == "click"]
 
 
@@ -84,4 +84,4 @@ def test_disconnecting_while_asked_cancels(base: Path) -> None:
         info = daemon.store.get(question["id"])
     assert info.status == "cancelled" and "the client disconnected" in info.reason
     trace = read_trace(info.trace_dir)
-    assert trace.end["status"] == "cancelled" and trace.steps[0]["verdict"]["decision"] == "deny"
+    assert trace.end.status == "cancelled" and trace.steps[0].verdict.decision == "deny"

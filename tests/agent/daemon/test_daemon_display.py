@@ -81,6 +81,6 @@ def test_replay_is_handed_to_the_daemon_and_lands_in_the_app(base: Path) -> None
     assert "status: success" in replay.stdout
     assert state["ok_clicks"] == 1
     trace_dir = replay.stdout.split("trace: ", 1)[1].strip()
-    assert read_trace(trace_dir).end["status"] == "success"
+    assert read_trace(trace_dir).end.status == "success"
     assert daemon.returncode == 0 and "stopped" in daemon_log, daemon_log
     assert not (base / "run" / "d.sock").exists()

@@ -51,7 +51,7 @@ def test_replay_is_streamed_step_by_step_to_its_end(base: Path) -> None:
     assert {"decide", "gate", "execute", "trace"} <= set(steps[0]["timings_ms"])
     assert end["status"] == "success" and end["exit_code"] == 0 and end["steps"] == 3
     trace = read_trace(end["trace_dir"])
-    assert trace.end["status"] == "success" and trace.header["daemon_task"] == end["id"]
+    assert trace.end.status == "success" and trace.header.daemon_task == end["id"]
 
 
 def test_socket_is_private(base: Path) -> None:
@@ -127,7 +127,7 @@ def test_cancel_running_and_queued_tasks(base: Path) -> None:
         running.close()
         queued.close()
     assert end["status"] == "cancelled" and end["exit_code"] == 3 and "cancelled by request" in end["reason"]
-    assert read_trace(end["trace_dir"]).end["status"] == "cancelled"
+    assert read_trace(end["trace_dir"]).end.status == "cancelled"
     assert policy.tasks == ["long"]
 
 
@@ -147,7 +147,7 @@ def test_client_disconnect_mid_task_cancels_it_cleanly(base: Path) -> None:
         info = daemon.store.get(started["id"])
     assert info.status == "cancelled" and "the client disconnected" in info.reason
     trace = read_trace(started["trace_dir"])
-    assert trace.end["status"] == "cancelled" and len(trace.steps) == 2
+    assert trace.end.status == "cancelled" and len(trace.steps) == 2
 
 
 def test_a_detached_task_survives_its_client(base: Path) -> None:

@@ -98,16 +98,16 @@ def test_recording_holds_the_driven_actions_and_replays_to_the_same_state(xvfb: 
         assert recorder.returncode == 0, stdout + stderr
         recorded_state = stable(app.wait_for(lambda s: s["drag_item"] != [70, 60], what="the drag"))
     trace = read_trace(out)
-    assert trace.header["policy"] == "recorded" and trace.header["task"] == "greet the world"
-    assert trace.end["status"] == "success" and "stop key" in trace.end["reason"]
+    assert trace.header.policy == "recorded" and trace.header.task == "greet the world"
+    assert trace.end.status == "success" and "stop key" in trace.end.reason
     *actions, final = trace.steps
-    assert final["action"] == {"action": "terminate", "status": "success"} and final["outcome"]["status"] == "final"
-    assert_same_actions([s["action"] for s in actions], driven)
-    assert all(s["outcome"]["status"] == "executed" for s in actions)
-    assert all((out / s["screenshot"]).is_file() for s in trace.steps)
-    assert all("normalized" in s for s in actions if "coordinate" in s["action"])
+    assert final.action == {"action": "terminate", "status": "success"} and final.outcome.status == "final"
+    assert_same_actions([s.action for s in actions], driven)
+    assert all(s.outcome.status == "executed" for s in actions)
+    assert all((out / s.screenshot).is_file() for s in trace.steps)
+    assert all(s.normalized is not None for s in actions if "coordinate" in (s.action or {}))
     assert recorded_state["entry"] == "Hello, World!" and recorded_state["double_clicks"] == 1
-    typed_before = ImageChops.difference(*(Image.open(out / s["screenshot"]).convert("RGB") for s in actions[1:4:2]))
+    typed_before = ImageChops.difference(*(Image.open(out / s.screenshot).convert("RGB") for s in actions[1:4:2]))
     assert typed_before.getbbox() is not None  # before typing: empty; before the OK click: the text
 
     script = cli(env, "script-from", str(out), "--var", "who=World", cwd=tmp_path)
@@ -133,8 +133,8 @@ def test_a_signal_ends_the_recording_cleanly(xvfb: Xvfb, tmp_path: Path) -> None
         stdout, stderr = recorder.communicate(timeout=30)
     assert recorder.returncode == 0, stdout + stderr
     trace = read_trace(tmp_path / "t")
-    assert [s["action"]["action"] for s in trace.steps] == ["left_click", "terminate"]
-    assert trace.end["reason"] == "stopped by a signal" and "trace: " in stdout
+    assert [s.action["action"] for s in trace.steps] == ["left_click", "terminate"]
+    assert trace.end.reason == "stopped by a signal" and "trace: " in stdout
 
 
 def test_an_existing_trace_is_not_overwritten(xvfb: Xvfb, tmp_path: Path) -> None:

@@ -97,8 +97,8 @@ def test_every_action_lands_and_the_trace_replays_to_the_same_state(
     assert_every_action_landed(first, start)
     trace_dir = Path(proc.stdout.split("trace: ")[1].strip())
     trace = read_trace(trace_dir)
-    assert trace.end["status"] == "success" and len(trace.steps) == 15
-    assert all((trace_dir / s["screenshot"]).exists() for s in trace.steps)
+    assert trace.end.status == "success" and len(trace.steps) == 15
+    assert all((trace_dir / s.screenshot).exists() for s in trace.steps)
 
     app.stop()  # a fresh app, then the recorded trace replayed on it
     with Sandbox(xvfb.env(), tmp_path / "state2.json") as again:
@@ -177,7 +177,7 @@ def test_second_monitor_clicks_land_at_the_right_place(tmp_path: Path) -> None:
         state = app.wait_for(lambda s: s["entry"] == "zweiter Bildschirm ✓", what="typed text")
         assert state["ok_clicks"] == 1
         header = read_trace(next((tmp_path / "t").iterdir())).header
-        assert header["screen"]["monitor"] == {"left": 1024, "top": 0, "width": 1280, "height": 800}
+        assert header.screen.monitor == {"left": 1024, "top": 0, "width": 1280, "height": 800}
 
 
 def demo(tmp_path: Path, *args: str, python: tuple[str, ...] = ("-m", "agent.cli")) -> subprocess.CompletedProcess:

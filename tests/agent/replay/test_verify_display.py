@@ -23,6 +23,7 @@ from PIL import Image, ImageOps
 
 from actions.capture import MssCapture
 from agent.sandbox.xvfb import Xvfb
+from agent.traces.lines import EndLine, Header, Outcome, Screen, StepLine
 from agent.traces.store import TraceWriter, read_trace
 from policies.qwen.coords import to_model
 from policies.qwen.policy import example_for_model
@@ -48,14 +49,14 @@ def recorded(xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Path:
         shot = painted(capture, app.center("ok_button"))
         capture.close()
         writer = TraceWriter(tmp / "trace")
-        writer.header(task="press OK, then tick the box", policy="recorded",
-                      screen={"monitor": shot.monitor.to_json(), "scale": 1.0, "width": 1280, "height": 800})
+        writer.header(Header(task="press OK, then tick the box", policy="recorded",
+                             screen=Screen(1280, 800, 1.0, shot.monitor.to_json())))
         for index, action in enumerate([{"action": "left_click", "coordinate": list(app.center("ok_button"))},
                                         {"action": "left_click", "coordinate": list(app.center("check"))},
                                         {"action": "terminate", "status": "success"}], start=1):
             status = "final" if action["action"] == "terminate" else "executed"
-            writer.step(index, {"action": action, "outcome": {"status": status, "detail": ""}}, shot)
-        writer.end(status="success", reason="recorded", steps=3)
+            writer.step(StepLine(index=index, action=action, outcome=Outcome(status, "")), shot)
+        writer.end(EndLine(status="success", reason="recorded", steps=3))
         writer.close()
     return tmp / "trace"
 
@@ -87,7 +88,7 @@ def relooked(trace: Path, tmp: Path) -> Path:
     copy.mkdir()
     for item in trace.iterdir():
         (copy / item.name).write_bytes(item.read_bytes())
-    x, y = read_trace(copy).steps[0]["action"]["coordinate"]
+    x, y = read_trace(copy).steps[0].action["coordinate"]
     image = Image.open(copy / "step-0001.png").convert("RGB")
     box = (x - 200, max(y - 200, 0), x + 200, y + 200)
     image.paste(ImageOps.invert(image.crop(box)), box[:2])
@@ -119,8 +120,8 @@ def test_the_click_follows_a_moved_widget(xvfb: Xvfb, recorded: Path, tmp_path: 
         assert proc.returncode == 0, proc.stdout + proc.stderr
         state = app.wait_for(lambda s: s["ok_clicks"] == 1 and s["checked"], what="both clicks")
         step = replayed(proc)
-        assert step["policy"]["verify"]["result"] == "moved" and step["policy"]["verify"]["moved_by"] == [200, 100]
-        assert step["action"]["coordinate"] == list(app.center("ok_button"))
+        assert step.policy["verify"]["result"] == "moved" and step.policy["verify"]["moved_by"] == [200, 100]
+        assert step.action["coordinate"] == list(app.center("ok_button"))
     assert state["ok_clicks"] == 1
 
 
@@ -141,10 +142,10 @@ def test_a_widget_that_looks_different_is_regrounded_by_the_model(xvfb: Xvfb, re
         app.wait_for(lambda s: s["ok_clicks"] == 1 and s["checked"], what="both clicks")
         ok = app.center("ok_button")
     step = replayed(proc)
-    check = step["policy"]["verify"]
+    check = step.policy["verify"]
     assert check["result"] == "regrounded"
     assert max(abs(a - b) for a, b in zip(check["regrounded"], ok, strict=True)) <= 1
-    assert step["action"]["coordinate"] == check["regrounded"]
+    assert step.action["coordinate"] == check["regrounded"]
     assert len(server.requests) == 1  # only for the step that needed it; the check box was template-matched
     (request,) = server.requests
     crop, screenshot = request.image_sizes  # the recorded crop first, then the screenshot resized as the policy does
@@ -154,7 +155,7 @@ def test_a_widget_that_looks_different_is_regrounded_by_the_model(xvfb: Xvfb, re
     assert "looked like when it was recorded" in content[0]["text"]
     assert "Click on the element that step 1 of the recording clicked" in content[-1]["text"]
     shown = png_image(content[1]["image_url"]["url"])  # the recorded (relooked: inverted) pixels around OK
-    x, y = read_trace(trace).steps[0]["action"]["coordinate"]
+    x, y = read_trace(trace).steps[0].action["coordinate"]
     recorded = Image.open(trace / "step-0001.png").convert("RGB").crop((x - 48, y - 48, x + 48, y + 48))
     assert mean_difference(shown, recorded.resize(shown.size, Image.Resampling.BICUBIC)) < 8
 
@@ -168,8 +169,8 @@ def test_without_a_model_the_replay_stops_and_says_where_and_why(xvfb: Xvfb, rec
     assert "status: failure" in proc.stdout and "step 1 (left_click at [" in proc.stdout
     assert "differs from the recording" in proc.stdout and "no model is configured" in proc.stdout
     result = read_trace(proc.stdout.split("trace: ")[1].strip())
-    assert result.end["status"] == "failure" and len(result.steps) == 1
-    assert result.steps[0]["policy"]["verify"]["result"] == "diverged"
+    assert result.end.status == "failure" and len(result.steps) == 1
+    assert result.steps[0].policy["verify"]["result"] == "diverged"
     assert state["ok_clicks"] == 0 and not state["checked"]
 
 
@@ -179,7 +180,7 @@ def test_no_verify_replays_blindly(xvfb: Xvfb, recorded: Path, tmp_path: Path) -
         proc = replay(xvfb.env(), trace, tmp_path, "--no-verify")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         app.wait_for(lambda s: s["ok_clicks"] == 1 and s["checked"], what="both clicks")
-    assert replayed(proc)["policy"]["verify"] == {"result": "skipped", "note": "off"}
+    assert replayed(proc).policy["verify"] == {"result": "skipped", "note": "off"}
 
 
 def test_a_trace_replays_on_another_resolution(recorded: Path, tmp_path: Path) -> None:
@@ -188,5 +189,5 @@ def test_a_trace_replays_on_another_resolution(recorded: Path, tmp_path: Path) -
         assert proc.returncode == 0, proc.stdout + proc.stderr
         app.wait_for(lambda s: s["ok_clicks"] == 1 and s["checked"], what="both clicks")
         step = replayed(proc)
-        assert step["policy"]["scaled_from"] == [1280, 800]  # first mapped through the normalized coordinates,
-        assert step["action"]["coordinate"] == list(app.center("ok_button"))  # then found where it really is
+        assert step.policy["scaled_from"] == [1280, 800]  # first mapped through the normalized coordinates,
+        assert step.action["coordinate"] == list(app.center("ok_button"))  # then found where it really is

@@ -42,9 +42,9 @@ def test_script_runs_to_success_and_records_every_step(tmp_path: Path) -> None:
     assert result.status == "success" and result.exit_code == 0 and result.steps == 3
     assert fake.calls == [("click", (10, 10), "left", 1), ("type", "hé")]
     trace = read_trace(tmp_path / "trace")
-    assert [s["outcome"]["status"] for s in trace.steps] == ["executed", "executed", "final"]
-    assert trace.end["status"] == "success" and trace.header["screen"]["width"] == 1280
-    assert {"capture", "decide", "gate", "execute", "trace"} <= set(trace.steps[0]["timings_ms"])
+    assert [s.outcome.status for s in trace.steps] == ["executed", "executed", "final"]
+    assert trace.end.status == "success" and trace.header.screen.width == 1280
+    assert {"capture", "decide", "gate", "execute", "trace"} <= set(trace.steps[0].timings_ms)
 
 
 def test_terminate_failure_is_exit_1(tmp_path: Path) -> None:
@@ -58,14 +58,14 @@ def test_off_screen_click_is_denied_and_never_executed(tmp_path: Path) -> None:
     assert result.status == "denied" and result.exit_code == 1
     assert fake.calls == [("click", (10, 10), "left", 1)]
     step = read_trace(tmp_path / "trace").steps[1]
-    assert step["verdict"]["rule"] == "on_screen" and step["outcome"]["status"] == "denied"
+    assert step.verdict.rule == "on_screen" and step.outcome.status == "denied"
 
 
 def test_dry_run_executes_nothing(tmp_path: Path) -> None:
     settings = load_settings(None, {"settle.mode": "off", "safety.dry_run": True})
     result, fake = run(tmp_path, ScriptedPolicy(acts(CLICK, {"action": "key", "keys": ["enter"]})), settings=settings)
     assert result.status == "success" and fake.calls == []
-    assert [s["outcome"]["status"] for s in read_trace(tmp_path / "trace").steps][:2] == ["dry_run", "dry_run"]
+    assert [s.outcome.status for s in read_trace(tmp_path / "trace").steps][:2] == ["dry_run", "dry_run"]
 
 
 def test_max_steps(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_max_steps(tmp_path: Path) -> None:
 def test_stop_before_start_is_cancelled(tmp_path: Path) -> None:
     result, fake = run(tmp_path, ScriptedPolicy(acts(CLICK)), stop=True)
     assert result.status == "cancelled" and result.exit_code == 3 and fake.calls == []
-    assert read_trace(tmp_path / "trace").end["status"] == "cancelled"
+    assert read_trace(tmp_path / "trace").end.status == "cancelled"
 
 
 class Broken(FakeComputer):
@@ -108,7 +108,7 @@ def test_unusable_answers_are_fed_back_then_end_with_error(tmp_path: Path) -> No
     result, _ = run(tmp_path, policy)
     assert result.status == "error" and result.steps == 3
     assert len(policy.seen_feedback) == 2 and "no tool call found" in policy.seen_feedback[0]
-    assert read_trace(tmp_path / "trace").steps[0]["raw_text"] == "I think I will click"
+    assert read_trace(tmp_path / "trace").steps[0].raw_text == "I think I will click"
 
 
 class AskEverything:
@@ -151,7 +151,7 @@ class ServerDown:
 def test_a_failing_policy_ends_with_error_and_a_closed_trace(tmp_path: Path) -> None:
     result, fake = run(tmp_path, ServerDown())
     assert result.status == "error" and "connection refused" in result.reason and fake.calls == []
-    assert read_trace(tmp_path / "trace").end["status"] == "error"
+    assert read_trace(tmp_path / "trace").end.status == "error"
 
 
 class ScreenGone(FakeComputer):
@@ -170,7 +170,7 @@ def test_a_broken_desktop_mid_run_still_ends_the_trace(tmp_path: Path) -> None:
     result, _ = run(tmp_path, ScriptedPolicy(acts(CLICK, CLICK)), computer=ScreenGone())
     assert result.status == "error" and "X server went away" in result.reason and result.steps == 1
     trace = read_trace(tmp_path / "trace")
-    assert trace.end["status"] == "error" and len(trace.steps) == 1
+    assert trace.end.status == "error" and len(trace.steps) == 1
 
 
 class Counting:
@@ -189,4 +189,4 @@ def test_dry_run_records_who_would_be_asked_without_asking(tmp_path: Path) -> No
                        confirmer=confirmer)
     assert result.status == "success" and fake.calls == [] and confirmer.asked == 0
     step = read_trace(tmp_path / "trace").steps[0]
-    assert step["outcome"]["status"] == "dry_run" and "would need confirmation" in step["outcome"]["detail"]
+    assert step.outcome.status == "dry_run" and "would need confirmation" in step.outcome.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from PIL import Image
 from trace_helpers import ui_image, write_trace
 
 from agent.cli.main import main
+from agent.traces.lines import Origin
 from agent.traces.report import render
 from agent.traces.store import Trace, read_trace
 
@@ -36,7 +38,7 @@ def trace(tmp_path: Path) -> Path:
         ({"action": "type", "text": "hello"}, screen, {"feedback": "The last action had no visible effect."}),
         ({"action": "key", "keys": ["ctrl", "s"]}, screen, {}),
         ({"action": "terminate", "status": "success"}, screen, {}),
-    ], header={"model": {"backend": "openai", "name": "stand-in"}})
+    ], origin=Origin(model={"backend": "openai", "name": "stand-in"}))
     (path / "step-0006.png").unlink()  # a lost screenshot must not break the page
     return path
 
@@ -93,11 +95,11 @@ def test_every_value_from_the_trace_is_escaped(tmp_path: Path) -> None:
     path = write_trace(tmp_path / "hostile", HOSTILE, [
         ({"action": "left_click", "coordinate": [200, 120]}, screen, {
             "outcome": {"status": HOSTILE, "detail": HOSTILE}, "feedback": HOSTILE, "error": HOSTILE,
-            "verdict": {"decision": HOSTILE, "rule": HOSTILE, "reason": HOSTILE},
+            "verdict": {"decision": "deny", "rule": HOSTILE, "reason": HOSTILE},  # a decision is one of three
             "policy": {"stop_reason": HOSTILE, "verify": {"result": HOSTILE, "expected": [200, 120], "moved_by": "x"}},
             "timings_ms": {HOSTILE: HOSTILE}, "effect": {HOSTILE: 1}}),
         ({"action": "scroll", "pixels": 1e300, "coordinate": [1e300, float("nan")]}, screen, {"policy": None}),
-    ], status=HOSTILE, header={"source": HOSTILE, "model": {HOSTILE: HOSTILE}, "config": {HOSTILE: HOSTILE}})
+    ], status=HOSTILE, origin=Origin(source=HOSTILE, model={HOSTILE: HOSTILE}, config={HOSTILE: HOSTILE}))
     page = render(read_trace(path))
     assert "<script" not in page and "<img src=x" not in page and 'onerror="' not in page
     assert page.count("&lt;script&gt;") >= 10
@@ -106,7 +108,7 @@ def test_every_value_from_the_trace_is_escaped(tmp_path: Path) -> None:
 def test_a_step_index_that_is_not_a_number_cannot_inject_markup(trace: Path) -> None:
     """read_trace refuses such a trace; the page escapes the index all the same (defence in depth)."""
     loaded = read_trace(trace)
-    steps = (dict(loaded.steps[0], index=HOSTILE), *loaded.steps[1:])
+    steps = (dataclasses.replace(loaded.steps[0], index=HOSTILE), *loaded.steps[1:])
     page = render(Trace(loaded.dir, loaded.header, steps, loaded.end))
     assert "<script" not in page and 'onerror="' not in page
     assert 'id="step-&quot;&gt;&lt;script&gt;' in page

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from actions.fake import FakeComputer
+from agent.traces.lines import VERSION, EndLine, Header, Outcome, Screen, StepLine
 from agent.traces.store import MAX_PENDING, TRACE_FILE, TraceError, TraceWriter, read_trace
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,22 +21,22 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_write_and_read_back(tmp_path: Path) -> None:
     writer = TraceWriter(tmp_path / "t")
-    writer.header(task="demo", screen={"width": 1280})
-    writer.step(1, {"action": {"action": "wait", "time": 0}}, FakeComputer().screenshot())
-    writer.end(status="success")
+    writer.header(Header(task="demo", policy="scripted", screen=Screen(1280, 800)))
+    writer.step(StepLine(1, {"action": "wait", "time": 0}, Outcome("executed")), FakeComputer().screenshot())
+    writer.end(EndLine(status="success"))
     assert (tmp_path / "t" / "step-0001.png").stat().st_size > 0  # on disk before the end line
     writer.close()
     trace = read_trace(tmp_path / "t")
-    assert trace.header["schema"] == "deskpilot.trace" and trace.header["task"] == "demo"
-    assert trace.steps[0]["screenshot"] == "step-0001.png"
+    assert trace.header.version == VERSION and trace.header.task == "demo"
+    assert trace.steps[0].screenshot == "step-0001.png"
     assert (tmp_path / "t" / "step-0001.png").stat().st_size > 0
-    assert "trace" in trace.steps[0]["timings_ms"] and trace.end["status"] == "success"
+    assert "trace" in trace.steps[0].timings_ms and trace.end.status == "success"
 
 
 def test_torn_last_line_is_dropped(tmp_path: Path) -> None:
     writer = TraceWriter(tmp_path)
-    writer.header(task="x")
-    writer.step(1, {"action": None}, None)
+    writer.header(Header(task="x", policy="scripted"))
+    writer.step(StepLine(1, None, Outcome("invalid")), None)
     writer.close()
     with open(tmp_path / TRACE_FILE, "a") as f:
         f.write('{"type": "step", "ind')
@@ -54,12 +55,13 @@ def test_not_a_trace(tmp_path: Path, content: str, fragment: str) -> None:
 WRITER = """
 import sys, time
 from actions.fake import FakeComputer
+from agent.traces.lines import Header, Outcome, StepLine
 from agent.traces.store import TraceWriter
 w = TraceWriter(sys.argv[1])
-w.header(task="crash")
+w.header(Header(task="crash", policy="scripted"))
 shot = FakeComputer().screenshot()
 for i in range(1, 10_000):
-    w.step(i, {"action": {"action": "wait", "time": 0}}, shot)
+    w.step(StepLine(i, {"action": "wait", "time": 0}, Outcome("executed")), shot)
     print(i, flush=True)
 """
 
@@ -77,7 +79,7 @@ def test_sigkill_loses_no_finished_step(tmp_path: Path) -> None:
     trace = read_trace(tmp_path / "t")
     assert len(trace.steps) >= finished >= 5
     # lines are written on the loop thread; only the last few images can still be in the queue
-    present = [(tmp_path / "t" / step["screenshot"]).exists() for step in trace.steps]
+    present = [(tmp_path / "t" / step.screenshot).exists() for step in trace.steps]
     assert all(present[: -(MAX_PENDING + 1)]), present
     assert all(json.loads(line) for line in (tmp_path / "t" / TRACE_FILE).read_text().splitlines()[:-1])
 
@@ -92,14 +94,14 @@ class Unwritable:
 
 def test_a_failed_screenshot_is_reported_in_the_end_line_and_the_run_goes_on(tmp_path: Path) -> None:
     writer = TraceWriter(tmp_path / "t")
-    writer.header(task="x")
-    writer.step(1, {"action": None}, Unwritable())  # type: ignore[arg-type]
-    writer.step(2, {"action": None}, FakeComputer().screenshot())
-    writer.end(status="success")
+    writer.header(Header(task="x", policy="scripted"))
+    writer.step(StepLine(1, None, Outcome("invalid")), Unwritable())  # type: ignore[arg-type]
+    writer.step(StepLine(2, None, Outcome("invalid")), FakeComputer().screenshot())
+    writer.end(EndLine(status="success"))
     writer.close()
     trace = read_trace(tmp_path / "t")
     assert len(trace.steps) == 2 and (tmp_path / "t" / "step-0002.png").exists()
-    assert trace.end["screenshot_errors"] == ["step-0001.png: No space left on device"]
+    assert trace.end.screenshot_errors == ("step-0001.png: No space left on device",)
 
 
 def trace_lines(tmp_path: Path, *lines: str) -> Path:
@@ -122,6 +124,8 @@ def trace_lines(tmp_path: Path, *lines: str) -> Path:
     ('[1,2]', "line 2: expected a JSON object, got a list"),
     ('{"type":3}', "line 2: `type` must be a string, not an integer"),
     ('{"type":"end","status":{}}', "line 2: `status` must be a string or null, not an object"),
+    ('{"type":"step","index":1,"verdict":{"decision":"maybe"}}', "`verdict.decision` must be one of allow, confirm"),
+    ('{"type":"header","schema":"deskpilot.trace","version":99}', "version 99 is newer than this deskpilot reads"),
 ])
 def test_a_malformed_line_is_a_one_line_error_naming_the_file_and_line(tmp_path: Path, line: str,
                                                                         fragment: str) -> None:
@@ -151,4 +155,4 @@ def test_nulls_and_unknown_fields_and_line_types_pass(tmp_path: Path) -> None:
         '{"type":"step","index":2,"action":{"action":"wait","time":1},"policy":{"verify":null}}',
         '{"type":"step","index":3,"ou',  # torn by a crash: still dropped
     ))
-    assert [s["index"] for s in trace.steps] == [1, 2] and trace.torn
+    assert [s.index for s in trace.steps] == [1, 2] and trace.torn

@@ -20,6 +20,7 @@ from agent.config import load_settings
 from agent.run.runner import build_computer, execute
 from agent.sandbox.launch import Sandbox
 from agent.sandbox.xvfb import Xvfb, available
+from agent.traces.lines import Origin
 from agent.traces.store import read_trace
 from policies.qwen.messages import ImagePart, ModelReply, ModelRequest
 from policies.qwen.policy import QwenPolicy
@@ -79,15 +80,15 @@ def test_resized_space_answer_clicks_the_widget(xvfb: Xvfb, app: Sandbox, tmp_pa
     monkeypatch.setenv("DISPLAY", xvfb.display)
     settings = load_settings(None, {"executor.backend": "pynput", "trace.dir": str(tmp_path / "traces")})
     computer = build_computer(settings, display=xvfb.display)
-    report = execute("Press OK", QwenPolicy(OneClickModel(answer)), settings, {"model": "fake"}, computer)
+    report = execute("Press OK", QwenPolicy(OneClickModel(answer)), settings, Origin(model="fake"), computer)
     assert report.result.status == "success", report.result
     state = app.wait_for(lambda s: s["ok_clicks"] == 1, what="ok_clicks == 1")
     assert state["ok_clicks"] == 1
     step = read_trace(report.trace_dir).steps[0]
-    assert step["policy"]["model_action"] == {"action": "left_click", "coordinate": point}
-    assert step["policy"]["screen"] == list(SCREEN) and step["policy"]["model"] == [1316, 728]
+    assert step.policy["model_action"] == {"action": "left_click", "coordinate": point}
+    assert step.policy["screen"] == list(SCREEN) and step.policy["model"] == [1316, 728]
     c = app.centers()
-    x, y = step["action"]["coordinate"]
+    x, y = step.action["coordinate"]
     assert abs(x - c["ok_button_x"]) <= 1 and abs(y - c["ok_button_y"]) <= 1
 
 
@@ -114,7 +115,7 @@ def test_deskpilot_run_with_an_openai_server_clicks_the_widget(xvfb: Xvfb, app: 
     app.wait_for(lambda s: s["ok_clicks"] == 1, what="ok_clicks == 1")
     assert [r.payload["model"] for r in server.requests] == ["qwen-test", "qwen-test"]
     header = read_trace(Path(proc.stdout.split("trace: ")[1].strip())).header
-    assert header["model"]["backend"] == "openai" and header["config"]["model"]["base_url"] == server.base_url
+    assert header.model["backend"] == "openai" and header.config["model"]["base_url"] == server.base_url
 
 
 def test_run_without_a_display_says_so_in_one_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from actions.geometry import Monitor
 from actions.schema import LeftClick, Type
 from agent.config import load_settings
 from agent.run.runner import execute
+from agent.traces.lines import Origin
 from agent.traces.store import read_trace
 from policies.grounding import GroundingError
 from policies.qwen.messages import ImagePart, ModelReply, ModelRequest, TextPart
@@ -77,7 +78,7 @@ def settings_for(tmp_path: Path, **extra: object):  # type: ignore[no-untyped-de
 
 def run(tmp_path: Path, policy: QwenPolicy, **extra: object):  # type: ignore[no-untyped-def]
     computer = FakeComputer(monitor=Monitor(0, 0, 1920, 1080))
-    report = execute("Say hi", policy, settings_for(tmp_path, **extra), {"model": {"backend": "fake"}}, computer)
+    report = execute("Say hi", policy, settings_for(tmp_path, **extra), Origin(model={"backend": "fake"}), computer)
     return report, computer
 
 
@@ -94,11 +95,11 @@ def test_a_run_feeds_errors_back_and_keeps_the_system_prompt_byte_identical(tmp_
     assert "Step 2: (no usable action) (Your last answer could not be used: no tool call" in third.text
     trace = read_trace(report.trace_dir)
     first, second = trace.steps[0], trace.steps[1]
-    assert first["action"] == {"action": "left_click", "coordinate": [960, 540]}
-    assert first["policy"]["model_action"] == {"action": "left_click", "coordinate": [658, 364]}
-    assert first["policy"]["screen"] == [1920, 1080] and first["policy"]["model"] == [1316, 728]
-    assert first["policy"]["vision_tokens"] == 1222 and first["raw_text"] == CLICK
-    assert second["outcome"]["status"] == "invalid" and second["raw_text"] == "garbage"
+    assert first.action == {"action": "left_click", "coordinate": [960, 540]}
+    assert first.policy["model_action"] == {"action": "left_click", "coordinate": [658, 364]}
+    assert first.policy["screen"] == [1920, 1080] and first.policy["model"] == [1316, 728]
+    assert first.policy["vision_tokens"] == 1222 and first.raw_text == CLICK
+    assert second.outcome.status == "invalid" and second.raw_text == "garbage"
 
 
 def test_consecutive_unusable_answers_end_the_run_with_error(tmp_path: Path) -> None:

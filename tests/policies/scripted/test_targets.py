@@ -11,7 +11,9 @@ from actions.geometry import Monitor, Point, Screenshot
 from actions.schema import LeftClick, LeftClickDrag, Scroll, Type
 from agent.cli import main as cli
 from agent.config import load_settings
-from agent.run.runner import EnvironmentProblem, execute
+from agent.errors import EnvironmentProblem
+from agent.run.runner import execute
+from agent.traces.lines import Origin
 from agent.traces.store import read_trace
 from policies.grounding import GroundingError, Targeted
 from policies.qwen.messages import ModelReply, ModelRequest
@@ -81,7 +83,7 @@ def test_grounded_points_are_used_and_recorded(tmp_path: Path) -> None:
     policy = ScriptedPolicy(script.steps, "task.yaml", grounder)
     computer = FakeComputer(monitor=Monitor(0, 0, 1280, 800))
     settings = load_settings(None, {"settle.mode": "off", "trace.dir": str(tmp_path / "t"), "loop.max_steps": 10})
-    report = execute(script.task, policy, settings, {"source": "task.yaml"}, computer)
+    report = execute(script.task, policy, settings, Origin(source="task.yaml"), computer)
     assert report.result.status == "success"
     assert [c for c in computer.calls if c[0] != "close"] == [
         ("click", (100, 200), "left", 1), ("type", "hello"), ("scroll", (300, 400), 0, -3),
@@ -89,9 +91,9 @@ def test_grounded_points_are_used_and_recorded(tmp_path: Path) -> None:
     ]
     assert [a for a, _ in grounder.asked] == list(policy.targets) and grounder.asked[0][1] == (1280, 800)
     steps = read_trace(report.trace_dir).steps
-    assert steps[0]["policy"] == {"script_step": 1, "target": "the Save button of the report", "grounded": [100, 200]}
-    assert steps[0]["action"] == {"action": "left_click", "coordinate": [100, 200]}
-    assert "target" not in steps[1]["policy"]
+    assert steps[0].policy == {"script_step": 1, "target": "the Save button of the report", "grounded": [100, 200]}
+    assert steps[0].action == {"action": "left_click", "coordinate": [100, 200]}
+    assert "target" not in steps[1].policy
 
 
 def test_a_target_that_cannot_be_found_ends_the_script_with_error(tmp_path: Path) -> None:

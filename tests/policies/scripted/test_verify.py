@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from actions.schema import Action, parse_action
 from agent.config import load_settings
 from agent.replay.verify import intent_of, recorded_steps
 from agent.run.loop import Agent, run_task
+from agent.traces.lines import Outcome, StepLine
 from agent.traces.store import TraceWriter, read_trace
 from policies import imagematch as im
 from policies.grounding import GroundingError
@@ -201,15 +203,19 @@ def test_through_the_loop_the_trace_records_verification_and_the_reason(tmp_path
     assert result.reason.startswith("terminate: failure — step 2 (left_click at [420, 300]) diverged")
     assert computer.calls == [("click", (260, 170), "left", 1)]
     out = read_trace(tmp_path / "out")
-    assert out.steps[0]["policy"]["verify"]["moved_by"] == [60, 50]
-    assert out.steps[0]["normalized"] == {"coordinate": [round(260.5 / 640, 6), round(170.5 / 400, 6)]}
+    assert out.steps[0].policy["verify"]["moved_by"] == [60, 50]
+    assert out.steps[0].normalized == {"coordinate": [round(260.5 / 640, 6), round(170.5 / 400, 6)]}
+
+
+def _step(**fields: Any) -> StepLine:
+    return StepLine(**{"index": 3, "action": {"action": "left_click"}, "outcome": Outcome("executed"), **fields})
 
 
 def test_intent_prefers_a_script_target_then_model_prose() -> None:
-    assert intent_of({"policy": {"target": "the OK button"}, "action": {"action": "left_click"}}, 3) == "the OK button"
+    assert intent_of(_step(policy={"target": "the OK button"}), 3) == "the OK button"
     raw = 'I will open the File menu.\n<tool_call>\n{"name": "computer_use"}\n</tool_call>'
-    assert intent_of({"raw_text": raw, "action": {"action": "left_click"}}, 3) == "I will open the File menu."
-    described = intent_of({"action": {"action": "double_click"}}, 3)
+    assert intent_of(_step(raw_text=raw), 3) == "I will open the File menu."
+    described = intent_of(_step(action={"action": "double_click"}), 3)
     assert described == "the element that step 3 of the recording double-clicked"
 
 
