@@ -1,7 +1,8 @@
 """The one place where model-image coordinates become screen coordinates (and back, for export).
 
-Qwen2.5-VL answers in absolute pixels of the resized image it saw (W′×H′), not 0–1000. Per axis:
-x = x′·W/W′, y = y′·H/H′, rounded to the nearest pixel and clamped into the screen, because answers
+Qwen2.5-VL (and its fine-tunes) answer in absolute pixels of the resized image they saw (W′×H′);
+Qwen3-VL answers on a 0–1000 grid (`ModelFrame.grid`). Per axis, with C the coordinate size (W′ or
+the grid): x = x′·W/C, y = y′·H/C, rounded to the nearest pixel and clamped into the screen, because answers
 can slightly exceed the image. The screen → input-device step (monitor offset, HiDPI scale) is
 `actions.geometry.to_desktop`, applied later by the executor's dispatch.
 Not for: deciding whether a point is plausible (the parser rejects far-off points) or resizing.
@@ -17,14 +18,12 @@ Point = tuple[int, int]
 
 
 def to_screen(point: tuple[float, float], frame: ModelFrame) -> Point:
-    """Map a model-space point (W′×H′ pixels, finite) to the screen pixel it names, clamped."""
+    """Map a model-space point (W′×H′ pixels or grid units, finite) to the screen pixel it names, clamped."""
     x, y = point
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError(f"coordinate {[x, y]} is not finite")
-    return (
-        _scale(x, frame.screen_width, frame.model_width),
-        _scale(y, frame.screen_height, frame.model_height),
-    )
+    width, height = frame.coordinate_size
+    return _scale(x, frame.screen_width, width), _scale(y, frame.screen_height, height)
 
 
 def to_model(point: tuple[float, float], frame: ModelFrame) -> Point:
@@ -32,10 +31,8 @@ def to_model(point: tuple[float, float], frame: ModelFrame) -> Point:
     x, y = point
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError(f"coordinate {[x, y]} is not finite")
-    return (
-        _scale(x, frame.model_width, frame.screen_width),
-        _scale(y, frame.model_height, frame.screen_height),
-    )
+    width, height = frame.coordinate_size
+    return _scale(x, width, frame.screen_width), _scale(y, height, frame.screen_height)
 
 
 def _scale(value: float, to_size: int, from_size: int) -> int:

@@ -36,7 +36,10 @@ class Message:
 class ModelRequest:
     messages: tuple[Message, ...]
     max_new_tokens: int = 128
-    constrained: bool = False  # constrain decoding to the tool-call grammar (where supported)
+    constrained: bool = False  # constrain decoding to the dialect's grammar (where supported)
+    grammar: Any = field(default=None, compare=False, repr=False)  # that grammar (a Dfa); None: the tool call's
+    assistant_prefix: str = ""  # text the chat template puts after the assistant header (Thinking: "<think>\n")
+    default_system: str | None = "You are a helpful assistant."  # what the template adds without a system turn
     # A threading.Event: once set, the backend stops generating and raises (the kill switch).
     stop: Any = field(default=None, compare=False, repr=False)
 

@@ -21,6 +21,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from actions.errors import DeskpilotError
 from actions.schema import Action, ActionError, parse_action
 from policies.qwen.coords import to_screen
 from policies.qwen.resize import ModelFrame
@@ -30,6 +31,7 @@ MAX_ATTEMPTS = 64  # JSON decode attempts per answer, to bound the work on hosti
 SLACK = 0.10  # a model point may exceed the W′×H′ image by this fraction of its size (then it is clamped)
 OPEN_TAGS = ("<tool_call>", "⚗", "📐")
 CLOSE_TAGS = ("</tool_call>", "⚗", "📐", "<tool_call>")
+THINK_END = "</think>"  # Thinking models reason first; the call comes after
 POINT_FIELDS = ("coordinate", "start_coordinate")
 # Each action's fields, read from the schema itself so the two can never disagree.
 FIELDS: dict[str, frozenset[str]] = {
@@ -40,7 +42,7 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf", re.IG
 _KEY_PARTS = re.compile(r"\+$|[^+]+")
 
 
-class ParseError(ValueError):
+class ParseError(DeskpilotError, ValueError):
     """A model answer that yields no usable action; the message is one line."""
 
     def __init__(self, message: str) -> None:
@@ -57,7 +59,11 @@ class ParsedCall:
 
 def parse_reply(text: str, frame: ModelFrame) -> ParsedCall:
     """Parse the first tool call of `text`; raise ParseError with a one-line reason."""
-    arguments = extract_arguments(text)
+    return parse_arguments(extract_arguments(text), frame)
+
+
+def parse_arguments(arguments: dict[str, Any], frame: ModelFrame) -> ParsedCall:
+    """computer_use arguments in model space (any dialect's, translated) → the checked screen action."""
     model_action = normalize(arguments, frame)
     screen = dict(model_action)
     for name in POINT_FIELDS:
@@ -71,47 +77,96 @@ def parse_reply(text: str, frame: ModelFrame) -> ParsedCall:
 
 
 def extract_arguments(text: str) -> dict[str, Any]:
-    """The arguments object of the first tool call in `text` (not yet checked)."""
+    """The arguments object of the first tool call in `text` (not yet checked).
+
+    Tag text never cuts a call short: the JSON decoder reads each candidate object whole, so a
+    `</tool_call>`, `⚗` or `📐` inside a string, or a thought that mentions a tag, is just text.
+    Candidates are tried in order: after a `</think>` (Thinking models) if there is one, the objects
+    after each opening tag, then any object; a call cut off by the token limit is closed last.
+    """
     if not isinstance(text, str):
         raise ParseError(f"expected text, got {type(text).__name__}")
-    body = _call_body(text[:MAX_CHARS])
-    for obj in _objects(body):
-        arguments = _arguments_of(obj)
-        if arguments is not None:
-            return arguments
-    if not body.strip():
+    text = text[:MAX_CHARS]
+    budget = [MAX_ATTEMPTS]
+    for region in _regions(text):
+        for obj in _objects(region, budget):
+            arguments = _arguments_of(obj)
+            if arguments is not None:
+                return arguments
+    if not text.strip():
         raise ParseError('empty answer: expected <tool_call>{"name": "computer_use", "arguments": {...}}</tool_call>')
-    raise ParseError(f"no tool call with an action found in the answer: {_excerpt(body)}")
+    raise ParseError(f"no tool call with an action found in the answer: {_excerpt(_call_body(text))}")
+
+
+def _regions(text: str) -> typing.Iterator[str]:
+    """Where to look, best first: the text after each opening tag, then all of it; past `</think>` first."""
+    end_think = text.find(THINK_END)
+    answer = text[end_think + len(THINK_END):] if end_think >= 0 else text
+    for part in ((answer, text) if end_think >= 0 else (text,)):
+        seen = set()
+        for tag in OPEN_TAGS:
+            start = part.find(tag)
+            while start >= 0 and len(seen) < 8:
+                seen.add(start)
+                start = part.find(tag, start + len(tag))
+        for start in sorted(seen):
+            tag = next(t for t in OPEN_TAGS if part.startswith(t, start))
+            yield part[start + len(tag):]
+        yield part
 
 
 def _call_body(text: str) -> str:
-    """The text after the first opening tag up to its closing tag (or the end); all of it if untagged."""
+    """The text after the first opening tag (for error messages); all of it if untagged."""
     starts = [(i, tag) for tag in OPEN_TAGS if (i := text.find(tag)) >= 0]
     if not starts:
         return text
     start, tag = min(starts)
-    rest = text[start + len(tag):]
-    ends = [i for end in CLOSE_TAGS if (i := rest.find(end)) >= 0]
-    return rest[: min(ends)] if ends else rest
+    return text[start + len(tag):]
 
 
-def _objects(body: str) -> typing.Iterator[Any]:
-    """Every JSON object that starts at a '{' of `body`, in order; a truncated last one is closed."""
+def _objects(body: str, budget: list[int]) -> typing.Iterator[Any]:
+    """Every JSON object that starts at a '{' of `body`, in order; a truncated first one is closed.
+    `budget` ([attempts left]) bounds the decoding work over all regions of one answer."""
     decoder = json.JSONDecoder()
-    attempts, pos = 0, body.find("{")
-    first = pos
-    while pos >= 0 and attempts < MAX_ATTEMPTS:
-        attempts += 1
+    pos = first = body.find("{")
+    while pos >= 0 and budget[0] > 0:
+        budget[0] -= 1
         try:
             yield decoder.raw_decode(body, pos)[0]
         except (ValueError, RecursionError):  # JSONDecodeError, int too long, nesting too deep
             pass
         pos = body.find("{", pos + 1)
-    if first >= 0:
+    if first >= 0 and budget[0] > 0:
+        budget[0] -= 1
+        fragment = body[first:first + MAX_CHARS]
+        for tag in CLOSE_TAGS:  # a closing tag outside any string ends the call
+            fragment = _before_tag(fragment, tag)
         try:
-            yield decoder.raw_decode(_closed(body[first:first + MAX_CHARS]))[0]
+            yield decoder.raw_decode(_closed(fragment))[0]
         except (ValueError, RecursionError):
             pass
+
+
+def _before_tag(fragment: str, tag: str) -> str:
+    """`fragment` up to the first `tag` that stands outside a JSON string."""
+    start = fragment.find(tag)
+    while start >= 0:
+        if not _in_string(fragment[:start]):
+            return fragment[:start]
+        start = fragment.find(tag, start + 1)
+    return fragment
+
+
+def _in_string(prefix: str) -> bool:
+    in_string = escaped = False
+    for ch in prefix:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and in_string:
+            escaped = True
+        elif ch == '"':
+            in_string = not in_string
+    return in_string
 
 
 def _closed(fragment: str) -> str:
@@ -201,11 +256,11 @@ def _point(field: str, value: Any, frame: ModelFrame) -> list[int | float]:
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise ParseError(f"{field} must be [x, y], got {_excerpt(value)}")
     x, y = (_number(field, v) for v in value)
-    for v, size, axis in ((x, frame.model_width, "x"), (y, frame.model_height, "y")):
+    width, height = frame.coordinate_size
+    for v, size, axis in ((x, width, "x"), (y, height, "y")):
         if not -SLACK * size <= v <= (1 + SLACK) * size:
-            raise ParseError(
-                f"{field} {axis}={_tidy(v)} is outside the {frame.model_width}x{frame.model_height} screenshot"
-            )
+            where = f"{width}x{height} grid" if frame.grid else f"{width}x{height} screenshot"
+            raise ParseError(f"{field} {axis}={_tidy(v)} is outside the {where}")
     return [_tidy(x), _tidy(y)]
 
 

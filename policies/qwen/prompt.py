@@ -6,7 +6,8 @@ Quoted from the sources the model was trained and evaluated with:
 - `FN_CALL_TEMPLATE` of QwenLM/Qwen-Agent `qwen_agent/llm/fncall_prompts/nous_fncall_prompt.py`,
   appended to "You are a helpful assistant." after a blank line, tools as `json.dumps(...,
   ensure_ascii=False)`.
-deskpilot's extra actions (triple_click, hscroll, answer) are added to the action list and enum at
+deskpilot's opt-in extra actions (triple_click, hscroll, answer; `extended=True`, config
+`model.extended_actions`; no checkpoint was trained on them) are added to the action list and enum at
 the places Qwen3-VL's tool puts them (`extended=False` gives the Qwen2.5-VL tool verbatim).
 The system prompt depends only on W′×H′, so it is byte-identical across the steps of a run (prefix
 caching). History: the cookbook's "Step 1: {json}; Step 2: ..." text (with the loop's feedback) plus
@@ -74,7 +75,7 @@ _ACTIONS: tuple[tuple[str, str, bool], ...] = (
 )
 
 
-def computer_use_tool(width: int, height: int, extended: bool = True) -> dict[str, Any]:
+def computer_use_tool(width: int, height: int, extended: bool = False) -> dict[str, Any]:
     """The computer_use function in the Qwen-Agent 0.0.15 form, for a W′×H′ model image."""
     actions = [(name, line) for name, line, extra in _ACTIONS if extended or not extra]
     action_doc = "The action to perform. The available actions are:\n" + "\n".join(
@@ -115,7 +116,7 @@ def computer_use_tool(width: int, height: int, extended: bool = True) -> dict[st
     }
 
 
-def system_prompt(width: int, height: int, extended: bool = True) -> str:
+def system_prompt(width: int, height: int, extended: bool = False) -> str:
     """"You are a helpful assistant." + the Nous `# Tools` block listing computer_use for W′×H′."""
     tool = {"type": "function", "function": computer_use_tool(width, height, extended)}
     return SYSTEM_PREAMBLE + "\n\n" + FN_CALL_TEMPLATE.format(tool_descs=json.dumps(tool, ensure_ascii=False))
@@ -134,7 +135,7 @@ def build_messages(
     history: Sequence[StepRecord] = (),
     history_images: int = 1,
     images: Mapping[int, Image.Image] | None = None,
-    extended: bool = True,
+    extended: bool = False,
 ) -> tuple[Message, ...]:
     """The request for the next step.
 

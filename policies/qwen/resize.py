@@ -1,6 +1,8 @@
-"""Qwen2.5-VL image sizing: `smart_resize` and the one resize every backend's image goes through.
+"""Qwen-VL image sizing: `smart_resize` and the one resize every backend's image goes through.
 
-`smart_resize` is a faithful copy of transformers' `models/qwen2_vl/image_processing_qwen2_vl.py`
+The resize factor is the dialect's (28 = patch 14 × merge 2 for Qwen2.5-VL and its fine-tunes; 32 =
+patch 16 × merge 2 for Qwen3-VL). `smart_resize` is a faithful copy of transformers'
+`models/qwen2_vl/image_processing_qwen2_vl.py`
 (5.x; the same arithmetic as `qwen_vl_utils`): each side rounded to a multiple of 28, scaled down
 (floored) above `max_pixels`, scaled up (ceiled) below `min_pixels`. `resize_for_model` resizes a
 screenshot to exactly W′×H′ so a server's own resize is the identity, and returns the `ModelFrame`
@@ -30,16 +32,23 @@ class ModelFrame:
     screen_height: int
     model_width: int
     model_height: int
+    factor: int = FACTOR  # the resize factor: one vision token per factor×factor block
+    grid: int | None = None  # the model answers on a grid×grid (Qwen3-VL: 1000), else in W′×H′ pixels
 
     def __post_init__(self) -> None:
-        sizes = (self.screen_width, self.screen_height, self.model_width, self.model_height)
-        if min(sizes) <= 0:
-            raise ValueError(f"frame sizes must be positive, got {sizes}")
+        sizes = (self.screen_width, self.screen_height, self.model_width, self.model_height, self.factor)
+        if min(sizes) <= 0 or (self.grid is not None and self.grid <= 0):
+            raise ValueError(f"frame sizes must be positive, got {sizes} (grid {self.grid})")
 
     @property
     def vision_tokens(self) -> int:
-        """Vision tokens the image costs: W′·H′/784."""
-        return self.model_width * self.model_height // PIXELS_PER_TOKEN
+        """Vision tokens the image costs: W′·H′/factor² (784 for Qwen2.5-VL, 1024 for Qwen3-VL)."""
+        return self.model_width * self.model_height // (self.factor * self.factor)
+
+    @property
+    def coordinate_size(self) -> tuple[int, int]:
+        """The space the model's coordinates are in: the grid, or the W′×H′ image."""
+        return (self.grid, self.grid) if self.grid else self.model
 
     @property
     def screen(self) -> tuple[int, int]:
@@ -50,7 +59,8 @@ class ModelFrame:
         return self.model_width, self.model_height
 
     def to_json(self) -> dict[str, Any]:
-        return {"screen": list(self.screen), "model": list(self.model), "vision_tokens": self.vision_tokens}
+        out = {"screen": list(self.screen), "model": list(self.model), "vision_tokens": self.vision_tokens}
+        return out if self.grid is None else {**out, "grid": self.grid}
 
 
 def smart_resize(
@@ -79,19 +89,21 @@ def smart_resize(
     return h_bar, w_bar
 
 
-def model_frame(width: int, height: int, min_pixels: int, max_pixels: int) -> ModelFrame:
-    """The frame for a W×H screen under the given pixel budget."""
+def model_frame(width: int, height: int, min_pixels: int, max_pixels: int, factor: int = FACTOR,
+                grid: int | None = None) -> ModelFrame:
+    """The frame for a W×H screen under the given pixel budget and resize factor."""
     if not 0 < min_pixels <= max_pixels:
         raise ValueError(f"need 0 < min_pixels <= max_pixels, got {min_pixels} and {max_pixels}")
-    model_h, model_w = smart_resize(height, width, FACTOR, min_pixels, max_pixels)
-    return ModelFrame(width, height, model_w, model_h)
+    model_h, model_w = smart_resize(height, width, factor, min_pixels, max_pixels)
+    return ModelFrame(width, height, model_w, model_h, factor, grid)
 
 
-def resize_for_model(image: Image.Image, min_pixels: int, max_pixels: int) -> tuple[Image.Image, ModelFrame]:
+def resize_for_model(image: Image.Image, min_pixels: int, max_pixels: int, factor: int = FACTOR,
+                     grid: int | None = None) -> tuple[Image.Image, ModelFrame]:
     """`image` (a W×H screenshot) resized to W′×H′ (bicubic, as the Qwen2-VL image processor), RGB."""
     from PIL import Image as PILImage
 
-    frame = model_frame(image.width, image.height, min_pixels, max_pixels)
+    frame = model_frame(image.width, image.height, min_pixels, max_pixels, factor, grid)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if frame.model == frame.screen:
         return rgb, frame

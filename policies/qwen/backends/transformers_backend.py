@@ -1,6 +1,7 @@
-"""The in-process `ChatBackend`: Qwen2.5-VL through transformers (4.57+ or 5.x), no torchvision needed.
+"""The in-process `ChatBackend`: Qwen-VL models through transformers (4.57+ or 5.x), no torchvision needed.
 
-Loads `Qwen2_5_VLForConditionalGeneration` from a hub id or a local directory with the configured
+Loads the class the checkpoint's config.json names (`architectures.MODEL_CLASSES`: Qwen2.5-VL,
+Qwen3-VL, Qwen3-VL-MoE) from a hub id or a local directory with the configured
 dtype, device_map and attention (`auto` = flash_attention_2 when flash-attn imports and a GPU with
 bf16/fp16 is used, else sdpa), plus the tokenizer and the image processor with the pixel budget
 set explicitly; inputs are built by `transformers_inputs` (no AutoProcessor). Generation runs in
@@ -10,6 +11,9 @@ with SDPA the vision windows are attended in one call per layer, `vision_windows
 screenshot is resized there too, `device_image`),
 greedy at temperature 0, else the configured sampling; EOS ids come from the generation config and
 the tokenizer. `ModelRequest.constrained` switches on the tool-call grammar (`constrained`).
+Engine optimisations run only on model types they are proven equal on (`architectures.VERIFIED`);
+elsewhere the backend uses transformers' own path and says so once (`engine_notes`, first reply).
+Options come typed (`TransformersOptions`, built from `ModelSettings`, whose defaults are config.yaml's).
 Reported per call: timings_ms preprocess / prefill (vision encoder + prefill = time to first token)
 / decode / total, token counts, vision tokens.
 Errors: no torch/transformers → `MissingModelExtra` (an ImportError naming the extra); a model that
@@ -21,9 +25,11 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from policies.qwen.backends.architectures import VERIFIED, model_class_name, unverified
 from policies.qwen.engine.decode import Decoder, Sampling
 from policies.qwen.engine.device_image import resize_on_device
 from policies.qwen.engine.inputs import PreparedInputs, load_image_processor, prepare_inputs
@@ -31,10 +37,40 @@ from policies.qwen.engine.steps import BlockTokens, StepClock, step_timings
 from policies.qwen.engine.vision_windows import install as install_vision_windows
 from policies.qwen.errors import BackendError
 from policies.qwen.messages import ModelReply, ModelRequest
-from policies.qwen.resize import ModelFrame, model_frame, resize_for_model
+from policies.qwen.resize import FACTOR, ModelFrame, model_frame, resize_for_model
 
 MODEL_EXTRA = "pip install 'deskpilot[model]'"
 BAD_VERSIONS = ("5.4.", "5.5.0", "5.5.1", "5.5.2", "5.5.3")  # image RoPE bug, fixed in 5.5.4
+
+
+@dataclass(frozen=True)
+class TransformersOptions:
+    """What the transformers backend needs, typed; no defaults here: `ModelSettings` (= config.yaml) has them."""
+
+    name: str
+    min_pixels: int
+    max_pixels: int
+    dtype: str
+    device_map: str
+    attn_implementation: str
+    decoding: str
+    temperature: float
+    top_p: float
+    top_k: int
+    repetition_penalty: float
+    prefix_cache: bool
+    cuda_graphs: bool
+    compile_decode: bool
+    resize_on_device: bool
+    local_only: bool = False  # the hub is known to be out of reach: read the cache only
+
+    @classmethod
+    def of(cls, settings: Any, **changes: Any) -> TransformersOptions:
+        """From a `ModelSettings` (or these options): its fields by name."""
+        if isinstance(settings, TransformersOptions):
+            return settings if not changes else TransformersOptions(**{**settings.__dict__, **changes})
+        values = {f.name: getattr(settings, f.name) for f in fields(cls) if f.name != "local_only"}
+        return cls(**{**values, **changes})
 
 
 class MissingModelExtra(BackendError, ImportError):
@@ -66,31 +102,41 @@ def resolve_attention(requested: str, dtype: str) -> str:
 
 
 def static_mode(settings: Any, device_type: str, model: Any = None) -> str:
-    """`graphs` (static-KV decode steps replayed as CUDA graphs) where `model.cuda_graphs` is on and the
-    model sits whole on one GPU (`compiled` with `model.compile_decode` too); else `off` (the model's
-    own forward per token)."""
-    if not getattr(settings, "cuda_graphs", True) or device_type != "cuda":
+    """`graphs` (static-KV decode steps replayed as CUDA graphs) where `model.cuda_graphs` is on, the
+    model type is verified for it and the model sits whole on one GPU (`compiled` with
+    `model.compile_decode` too); else `off` (the model's own forward per token)."""
+    options = TransformersOptions.of(settings)
+    if not options.cuda_graphs or device_type != "cuda":
         return "off"
     if model is not None:
         from policies.qwen.engine.static_decode import usable
 
-        if usable(model) is not None:
+        if "static_decode" not in VERIFIED.get(_model_type(model), frozenset()) or usable(model) is not None:
             return "off"
-    return "compiled" if getattr(settings, "compile_decode", False) else "graphs"
+    return "compiled" if options.compile_decode else "graphs"
 
 
-def load_model(name: str, dtype: str, device_map: str | None, attention: str) -> Any:
-    """`from_pretrained` with the dtype argument spelled for the installed major version."""
+def load_model(name: str, dtype: str, device_map: str | None, attention: str, local_only: bool = False) -> Any:
+    """`from_pretrained` of the class config.json names, the dtype argument spelled for the installed version."""
     transformers = require_model_extra()
     import torch
 
+    config = _loading(name, transformers.AutoConfig.from_pretrained, name, local_files_only=local_only)
+    cls = getattr(transformers, model_class_name(config), None)
+    if cls is None:
+        raise BackendError(f"transformers {transformers.__version__} has no {model_class_name(config)}; "
+                           f"{MODEL_EXTRA} (a newer transformers)")
     dtype_value = dtype if dtype == "auto" else getattr(torch, dtype)
     dtype_arg = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-    kwargs = {dtype_arg: dtype_value, "attn_implementation": attention}
+    kwargs = {dtype_arg: dtype_value, "attn_implementation": attention, "local_files_only": local_only}
     if device_map and device_map != "none":
         kwargs["device_map"] = device_map
-    model = _loading(name, transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained, name, **kwargs)
+    model = _loading(name, cls.from_pretrained, name, **kwargs)
     return model.eval()
+
+
+def _model_type(model: Any) -> str:
+    return str(getattr(model.config, "model_type", ""))
 
 
 def _loading(name: str, load: Any, *args: Any, **kwargs: Any) -> Any:
@@ -117,66 +163,89 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, settings: Any, parts: tuple[Any, Any, Any] | None = None) -> None:
-        """Load what `settings` (a `ModelSettings`) names, or use `parts` = (model, tokenizer, image processor)."""
+        """Load what `settings` (`TransformersOptions`, or a `ModelSettings`) names, or use `parts` =
+        (model, tokenizer, image processor)."""
         self.settings = settings
         started = time.perf_counter()
         if parts is None:
-            parts = self._load(settings)
+            parts = self._load(self.options)
         else:
             require_model_extra()
         self.model, self.tokenizer, self.image_processor = parts
-        self.vision_layers_batched = install_vision_windows(self.model)  # SDPA: one attention call per vision layer
+        self.model_type = _model_type(self.model)
+        verified = VERIFIED.get(self.model_type, frozenset())
+        # SDPA: one attention call per vision layer, where proven equal to the model's own loop
+        self.vision_layers_batched = install_vision_windows(self.model) if "vision_windows" in verified else 0
         self.load_ms = (time.perf_counter() - started) * 1000
         self.image_token_id = int(self.model.config.image_token_id)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         self.mm_token_types = _accepts(self.model, "mm_token_type_ids")
         self.exact_length = False  # benchmarks: never stop at EOS, decode exactly max_new_tokens (free decoding)
-        self.decoder = Decoder(self.model, self.image_token_id, bool(getattr(settings, "prefix_cache", True)),
-                               static_mode(settings, self.model.device.type, self.model))
+        self.decoder = Decoder(self.model, self.image_token_id,
+                               self.options.prefix_cache and "prefix_cache" in verified,
+                               static_mode(self.options, self.model.device.type, self.model),
+                               end_token_id=_token_id(self.tokenizer, "<|im_end|>"))
+        self.engine_notes = unverified(self.model_type, self.options)  # said once, with the first reply
         self._vocabulary: Any = None
-        self._indexes: dict[tuple[int, int] | None, Any] = {}
-        if getattr(settings, "decoding", "free") == "constrained":
+        self._indexes: dict[Any, Any] = {}
+        if self.options.decoding == "constrained":
             self.vocabulary()  # the slow, size-independent part of the grammar index, paid at load
 
+    @property
+    def settings(self) -> Any:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Any) -> None:
+        self._settings = settings
+        self.options = TransformersOptions.of(settings)
+
     @staticmethod
-    def _load(settings: Any) -> tuple[Any, Any, Any]:
+    def _load(options: TransformersOptions) -> tuple[Any, Any, Any]:
         transformers = require_model_extra()
-        name = settings.name
-        tokenizer = _loading(name, transformers.AutoTokenizer.from_pretrained, name)
-        images = _loading(name, load_image_processor, name, settings.min_pixels, settings.max_pixels)
-        attention = resolve_attention(settings.attn_implementation, settings.dtype)
-        return load_model(name, settings.dtype, settings.device_map, attention), tokenizer, images
+        name, local = options.name, options.local_only
+        tokenizer = _loading(name, transformers.AutoTokenizer.from_pretrained, name, local_files_only=local)
+        images = _loading(name, load_image_processor, name, options.min_pixels, options.max_pixels, local)
+        attention = resolve_attention(options.attn_implementation, options.dtype)
+        return load_model(name, options.dtype, options.device_map, attention, local), tokenizer, images
 
     @property
     def device(self) -> Any:
         return self.model.device
 
-    def resize_for_model(self, image: Any, min_pixels: int, max_pixels: int) -> tuple[Any, ModelFrame]:
+    def resize_for_model(self, image: Any, min_pixels: int, max_pixels: int, factor: int = FACTOR,
+                         grid: int | None = None) -> tuple[Any, ModelFrame]:
         """The policy's resize to W′×H′: on the model's GPU (`model.resize_on_device`), else with Pillow."""
-        if self.device.type != "cuda" or not getattr(self.settings, "resize_on_device", True):
-            return resize_for_model(image, min_pixels, max_pixels)
-        frame = model_frame(image.width, image.height, min_pixels, max_pixels)
+        on_gpu = "device_resize" in VERIFIED.get(self.model_type, frozenset())
+        if self.device.type != "cuda" or not self.options.resize_on_device or not on_gpu:
+            return resize_for_model(image, min_pixels, max_pixels, factor, grid)
+        frame = model_frame(image.width, image.height, min_pixels, max_pixels, factor, grid)
         return resize_on_device(image, frame.model, self.device), frame
 
     def prepare(self, request: ModelRequest) -> PreparedInputs:
         """The exact inputs `complete` feeds the model (text with pads expanded; pixels made on its device)."""
         return prepare_inputs(
             self.tokenizer, self.image_processor, request.messages, self.image_token_id, self.mm_token_types,
-            self.device,
+            self.device, request.default_system, request.assistant_prefix,
         )
 
-    def constraint_index(self, image_size: tuple[int, int] | None) -> Any:
-        """The tool-call TokenIndex for points inside a W′×H′ image (cached per size; ~1 s each,
-        plus a few seconds once for the vocabulary trie)."""
-        if image_size not in self._indexes:
+    def constraint_index(self, grammar: Any) -> Any:
+        """The TokenIndex of `grammar` — a Dfa, or a W′×H′ size (or None) for the full computer_use tool
+        call — cached for the newest few (~1 s each, plus a few seconds once for the vocabulary trie)."""
+        from policies.qwen.constrained.bytes_dfa import Dfa
+
+        if not isinstance(grammar, Dfa):
             from policies.qwen.constrained.grammar import tool_call_dfa
+
+            grammar = tool_call_dfa(*(grammar or (None, None)))
+        key = id(grammar)
+        if key not in self._indexes:
             from policies.qwen.constrained.processor import TokenIndex
 
-            dfa = tool_call_dfa(*(image_size or (None, None)))
             if len(self._indexes) >= 4:  # screens rarely change size; keep the newest few
                 self._indexes.pop(next(iter(self._indexes)))
-            self._indexes[image_size] = TokenIndex(dfa, self.vocabulary(), self.eos_ids)
-        return self._indexes[image_size]
+            self._indexes[key] = (grammar, TokenIndex(grammar, self.vocabulary(), self.eos_ids))
+        return self._indexes[key][1]
 
     def vocabulary(self) -> Any:
         """The tokenizer's vocabulary as a byte trie (built once, a second or two)."""
@@ -194,8 +263,9 @@ class TransformersBackend:
         inputs = {k: v.to(self.device) for k, v in prepared.tensors.items()}
         prompt_length = prepared.prompt_tokens
         size = prepared.image_sizes[-1] if prepared.image_sizes else None
-        processors, clock = self._processors(request, prompt_length, size)
-        forced = self.forced_opening(request, size)
+        grammar = request.grammar if request.grammar is not None else size
+        processors, clock = self._processors(request, prompt_length, grammar)
+        forced = self.forced_opening(request, grammar)
         generate_start = time.perf_counter()
         with torch.inference_mode():
             result = self.decoder.generate(inputs, request.max_new_tokens, processors, self.eos_ids,
@@ -214,20 +284,23 @@ class TransformersBackend:
                 "finish_reason": "stop" if new_tokens and new_tokens[-1] in self.eos_ids else "length",
                 "constrained": request.constrained, "device": str(self.device),
                 "cached_prefix_tokens": result.prefix_tokens, "forced_tokens": result.forced,
+                **self._notes_once(),
             },
         )
 
-    def forced_opening(self, request: ModelRequest, image_size: tuple[int, int] | None) -> tuple[int, ...]:
-        """With the grammar on: the tokens every tool call starts with (prefilled, not decoded); else ()."""
+    def _notes_once(self) -> dict[str, Any]:
+        notes, self.engine_notes = self.engine_notes, ()
+        return {"engine_notes": list(notes)} if notes else {}
+
+    def forced_opening(self, request: ModelRequest, grammar: Any) -> tuple[int, ...]:
+        """With the grammar on: the tokens every answer starts with (prefilled, not decoded); else ()."""
         if not request.constrained:
             return ()
-        index = self.constraint_index(image_size)
+        index = self.constraint_index(grammar)
         return index.opening(lambda text: self.tokenizer.encode(text, add_special_tokens=False),
                              request.max_new_tokens)
 
-    def _processors(
-        self, request: ModelRequest, prompt_length: int, image_size: tuple[int, int] | None
-    ) -> tuple[Any, StepClock]:
+    def _processors(self, request: ModelRequest, prompt_length: int, grammar: Any) -> tuple[Any, StepClock]:
         import torch
         from transformers import LogitsProcessorList
 
@@ -237,7 +310,7 @@ class TransformersBackend:
         if request.constrained:
             from policies.qwen.constrained.processor import ToolCallConstraint
 
-            index = self.constraint_index(image_size)
+            index = self.constraint_index(grammar)
             try:
                 constraint = ToolCallConstraint(index, prompt_length, request.max_new_tokens)
             except ValueError as exc:
@@ -249,12 +322,10 @@ class TransformersBackend:
 
     def sampling(self) -> Sampling:
         """Greedy at temperature 0, else the configured sampling; the repetition penalty applies to both."""
-        s = self.settings
-        temperature = float(getattr(s, "temperature", 0.0) or 0.0)
-        penalty = float(getattr(s, "repetition_penalty", 1.0) or 1.0)
-        if temperature <= 0:
-            return Sampling(repetition_penalty=penalty)
-        return Sampling(temperature, float(getattr(s, "top_p", 1.0)), int(getattr(s, "top_k", 0) or 0), penalty)
+        o = self.options
+        if o.temperature <= 0:
+            return Sampling(repetition_penalty=o.repetition_penalty)
+        return Sampling(o.temperature, o.top_p, o.top_k, o.repetition_penalty)
 
     def close(self) -> None:
         self.model = None
@@ -282,6 +353,11 @@ def eos_token_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
     if not found:
         raise BackendError("the model names no end-of-sequence token (generation_config.eos_token_id)")
     return tuple(found)
+
+
+def _token_id(tokenizer: Any, token: str) -> int:
+    found = tokenizer.convert_tokens_to_ids(token)
+    return found if isinstance(found, int) and found >= 0 else 151645
 
 
 def _accepts(model: Any, argument: str) -> bool:

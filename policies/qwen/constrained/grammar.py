@@ -41,13 +41,17 @@ def key_names() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=8)
-def tool_call_dfa(width: int | None = None, height: int | None = None) -> Dfa:
-    """The minimal DFA of the whole tool call for a W′×H′ image (cached; a fraction of a second)."""
-    return compile_dfa(tool_call_pattern(width, height))
+def tool_call_dfa(width: int | None = None, height: int | None = None,
+                  actions: frozenset[str] | None = None) -> Dfa:
+    """The minimal DFA of the whole tool call for a W′×H′ image (or a W×H grid), offering `actions`
+    (None: every schema action) (cached; a fraction of a second)."""
+    return compile_dfa(tool_call_pattern(width, height, actions))
 
 
-def tool_call_pattern(width: int | None = None, height: int | None = None) -> Pattern:
-    branches = [seq(lit(f'"{name}"'), args) for name, args in action_arguments(width, height).items()]
+def tool_call_pattern(width: int | None = None, height: int | None = None,
+                      actions: frozenset[str] | None = None) -> Pattern:
+    branches = [seq(lit(f'"{name}"'), args) for name, args in action_arguments(width, height).items()
+                if actions is None or name in actions]
     return seq(lit(PREFIX), alt(*branches), lit(SUFFIX))
 
 

@@ -51,12 +51,14 @@ class _Prefix:
 class Decoder:
     """Runs one prompt to an answer on `model`; keeps the KV cache of the last system-prompt prefix."""
 
-    def __init__(self, model: Any, image_token_id: int, prefix_cache: bool = True, static: str = "off") -> None:
+    def __init__(self, model: Any, image_token_id: int, prefix_cache: bool = True, static: str = "off",
+                 end_token_id: int = 151645) -> None:
         """`static`: decode steps on a static KV cache, `graphs` (replayed as CUDA graphs), `compiled`
         (torch.compile, then graphs on a GPU), `eager`, or `off` (the model's own forward per token)."""
         self.model = model
         self.image_token_id = image_token_id
         self.prefix_cache = prefix_cache
+        self.end_token_id = end_token_id  # <|im_end|>: the system turn's end
         self.static = _static(model, static)
         self.merge = int(getattr(model.config.vision_config, "spatial_merge_size", 2))
         params = inspect.signature(model.forward).parameters
@@ -113,7 +115,8 @@ class Decoder:
     def _start(self, input_ids: Any, positions: Any) -> tuple[Any, int, bool]:
         """A KV cache holding the prompt's system-prompt prefix (from the last call, or made now), its
         length, and whether it came from the last call."""
-        length = prefix_length(input_ids[0].tolist(), self.image_token_id) if self.prefix_cache else 0
+        length = prefix_length(input_ids[0].tolist(), self.image_token_id, self.end_token_id) \
+            if self.prefix_cache else 0
         if length == 0:
             return self._fresh_cache(), 0, False
         ids = tuple(input_ids[0, :length].tolist())

@@ -106,8 +106,13 @@ def test_system_prompt_is_the_nous_template_with_the_tool_as_qwen_agent_dumps_it
     assert '"args_format": "Format the arguments as a JSON object."}}\n</tools>' in text
 
 
+def test_the_default_is_the_cookbook_tool_and_the_extras_are_opt_in() -> None:
+    assert computer_use_tool(1316, 728) == computer_use_tool(1316, 728, extended=False)
+    assert "triple_click" not in system_prompt(1316, 728)
+
+
 def test_deskpilot_extras_sit_where_qwen3_vl_puts_them() -> None:
-    tool = computer_use_tool(1316, 728)
+    tool = computer_use_tool(1316, 728, extended=True)
     action = tool["parameters"]["properties"]["action"]
     assert action["enum"] == ["key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
                               "middle_click", "double_click", "triple_click", "scroll", "hscroll", "wait",
