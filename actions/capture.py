@@ -45,12 +45,3 @@ class MssCapture:
 
     def close(self) -> None:
         self._sct.close()
-
-
-def list_monitors(display: str | None = None) -> list[Monitor]:
-    """All monitors mss sees, in mss order (index 0 is the bounding box of all of them)."""
-    import mss
-
-    factory = mss.MSS if hasattr(mss, "MSS") else mss.mss
-    with factory(**({"display": display} if display else {})) as sct:
-        return [Monitor(m["left"], m["top"], m["width"], m["height"]) for m in sct.monitors]

@@ -25,6 +25,7 @@ from typing import Any
 
 from agent.config import Settings
 from agent.sandbox.launch import Sandbox
+from agent.traces.lines import Origin
 from agent.traces.store import read_trace
 
 PHASES = ("capture", "decide", "gate", "execute", "settle", "trace")
@@ -91,7 +92,7 @@ def run_steps(settings: Settings, steps: list[dict[str, Any]]) -> tuple[Path, fl
 
     policy = ScriptedPolicy([parse_action(s) for s in steps])
     started = time.perf_counter()
-    report = execute("benchmark", policy, settings, {"source": "bench"})
+    report = execute("benchmark", policy, settings, Origin(source="bench"))
     wall = time.perf_counter() - started
     if report.result.status != "success":
         raise RuntimeError(f"benchmark run ended with {report.result.status}: {report.result.reason}")

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from agent.cli.common import settings_from
 from agent.daemon.wire import TASK_ID, CancelRequest, ErrorReply, QueueRequest, ResumeRequest, StatusRequest, TaskInfo
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def add_commands(sub: Any) -> None:
     daemon = sub.add_parser("daemon", help="keep the policy loaded and take tasks over a private socket")
     daemon.add_argument("--config", help="config file (default: ./config.yaml if present)")
     daemon.add_argument("--trace-dir", help="where traces go (default: trace.dir of the config)")
-    daemon.add_argument("--backend", choices=["pyautogui", "pynput"], help="executor backend")
+    daemon.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
     daemon.add_argument("--no-model", action="store_true", help="load no model: take replays only")
     daemon.set_defaults(handler=run_daemon)
     for name, text in (("status", "what the daemon is doing"), ("queue", "the daemon's running and queued tasks"),
@@ -52,7 +53,6 @@ def _task_id(text: str) -> str:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from agent.cli.main import settings_from
     from agent.daemon.config import resolve_paths
     from agent.daemon.server import Daemon
     from agent.daemon.sockets import DaemonError
@@ -97,7 +97,6 @@ def _model_policy(settings: Any) -> Any:
 
 
 def ask_daemon(args: argparse.Namespace) -> int:
-    from agent.cli.main import settings_from
     from agent.daemon.client import NoDaemon, local_endpoint, request
     from agent.errors import EnvironmentProblem
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agent.config import Settings
 from agent.errors import EnvironmentProblem
+from agent.traces.lines import Origin
 
 DEMO_SCRIPT = Path(__file__).resolve().parents[1] / "data" / "demo.yaml"
 SCREEN = (1280, 800)
@@ -33,7 +34,7 @@ def run_demo(settings: Settings) -> int:
 
 
 def _run_on_virtual_display(settings: Settings) -> int:
-    from agent.cli.main import report
+    from agent.cli.common import report
     from agent.run.runner import execute
     from agent.sandbox.launch import Sandbox, SandboxError, pointing_at
     from agent.sandbox.xvfb import Xvfb
@@ -48,7 +49,7 @@ def _run_on_virtual_display(settings: Settings) -> int:
             except SandboxError as exc:
                 raise EnvironmentProblem(f"the sandbox app did not start: {exc}") from None
             script = load_script(DEMO_SCRIPT, {k: str(v) for k, v in app.centers().items()})
-            code = report(execute(script.task, ScriptedPolicy(script.steps), settings, {"source": "demo"}))
+            code = report(execute(script.task, ScriptedPolicy(script.steps), settings, Origin(source="demo")))
             if code != 0:  # the status line and the trace say why; the app has nothing to show
                 return code
             if settings.safety.dry_run:

@@ -11,19 +11,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from actions.errors import BAD_INPUT, CANCELLED, DeskpilotError
-from agent.config import ConfigError, Settings, load_settings
+from actions.errors import CANCELLED, DeskpilotError
+from agent.cli.common import Parser, report, settings_from
+from agent.config import ConfigError, Settings
 from agent.errors import EnvironmentProblem
-from agent.run.runner import RunReport
 from agent.traces.lines import Origin
 from agent.traces.store import TRACE_FILE
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+from policies.base import NeedsGrounder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,8 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="deskpilot", description="A desktop agent: observe, decide, gate, act.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="deskpilot", description="A desktop agent: observe, decide, gate, act.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     replay = sub.add_parser("replay", help="replay a task script (YAML/JSON) or a trace directory")
     replay.add_argument("path", help="a task script file or a trace directory")
     replay.add_argument("--var", action="append", default=[], metavar="K=V", help="fill {{K}} in the script")
@@ -58,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a bundled task on a private virtual display and sandbox app")
     demo.add_argument("--trace-dir", help="where to write the trace (default: trace.dir of the config)")
     demo.add_argument("--config", help="config file (default: ./config.yaml if present)")
-    demo.add_argument("--backend", choices=["pyautogui", "pynput"], help="executor backend")
+    demo.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
     demo.set_defaults(handler=_demo)
     _bench_parsers(sub.add_parser("bench", help="measure: bench loop | bench settle | bench model"))
     from agent.cli.daemon import add_commands
@@ -72,13 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bench_parsers(bench: argparse.ArgumentParser) -> None:
     """`bench` is a group: each benchmark adds its own sub-command to `bench.subcommands`."""
-    group = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    group = bench.add_subparsers(dest="bench", required=True, parser_class=Parser)
     for name, help_text, steps in (("loop", "per-phase cost of a step without the model", 40),
                                    ("settle", "settling by polling vs a fixed 1 s sleep", 20)):
         p = group.add_parser(name, help=help_text)
         p.add_argument("--size", default="1920x1080", type=_size, help="virtual screen, e.g. 1920x1080 or 3840x2160")
         p.add_argument("--steps", type=int, default=steps, help="scripted steps to run")
-        p.add_argument("--backend", choices=["pyautogui", "pynput"], help="executor backend")
+        p.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
         p.add_argument("--config", help="config file (default: ./config.yaml if present)")
         p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
         p.add_argument("--trace-dir", help=argparse.SUPPRESS)
@@ -132,11 +128,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace-dir", help="where to write the trace (default: trace.dir of the config)")
     p.add_argument("--config", help="config file (default: ./config.yaml if present)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
-    p.add_argument("--backend", choices=["pyautogui", "pynput"], help="executor backend")
+    p.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    """`run` has its own set: there `--backend` is the MODEL backend; the executor is `--executor`."""
+    """`run` has its own set: there `--backend` is the model backend; the executor is `--executor` everywhere."""
     p.add_argument("--backend", dest="model_backend", choices=["transformers", "openai"],
                    help="model backend (default: model.backend of the config)")
     p.add_argument("--model", help="hub id or local directory (transformers), or the served model name (openai)")
@@ -148,26 +144,6 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
     p.add_argument("--no-daemon", action="store_true",
                    help="run here even when a daemon is running (--backend/--model/--base-url imply it)")
-
-
-_FLAGS = {  # the flag behind each override, so a bad value is blamed on it and not on the config file
-    "safety.dry_run": "--dry-run", "trace.dir": "--trace-dir", "loop.max_steps": "--max-steps",
-    "executor.backend": "--backend", "model.backend": "--backend", "model.name": "--model",
-    "model.base_url": "--base-url", "record.stop_key": "--stop-key",
-}
-
-
-def settings_from(args: argparse.Namespace, flags: dict[str, str] | None = None, **extra: Any) -> Settings:
-    """Config file + overrides; `flags` names the origin of an override where `_FLAGS` does not."""
-    path = args.config or ("config.yaml" if Path("config.yaml").is_file() else None)
-    overrides = {
-        "safety.dry_run": getattr(args, "dry_run", None),
-        "trace.dir": args.trace_dir,
-        "loop.max_steps": getattr(args, "max_steps", None),
-        "executor.backend": getattr(args, "backend", None),
-        **extra,
-    }
-    return load_settings(path, overrides, {**_FLAGS, **(flags or {})})
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -198,7 +174,7 @@ def _play(task: str, policy: Any, settings: Settings, source: str) -> int:
     """Run a replay; a script that names targets gets the configured model to ground them."""
     from agent.run.runner import execute
 
-    if not getattr(policy, "targets", ()):
+    if not (isinstance(policy, NeedsGrounder) and policy.targets):
         return report(execute(task, policy, settings, Origin(source=source)))
     from agent.run.policy_factory import build_policy, describe
 
@@ -221,23 +197,23 @@ def _run(args: argparse.Namespace) -> int:
     if not args.task.strip():
         raise ConfigError("the task must not be empty: say what to do, e.g. deskpilot run \"open the file menu\"")
     models = {"model.backend": args.model_backend, "model.name": args.model, "model.base_url": args.base_url}
-    settings = settings_from(args, {"executor.backend": "--executor"}, **models)
+    settings = settings_from(args, **models)
     if not args.no_daemon and not any(models.values()):  # a running daemon has the model loaded already
         from agent.daemon.client import run_request, submit_or_none
 
         code = submit_or_none(settings, run_request(args.task, args.dry_run, args.max_steps, args.trace_dir),
-                              note=_daemon_executor_note(args.backend, "--executor"))
+                              note=_daemon_executor_note(args.backend))
         if code is not None:
             return code
     build_computer(settings).close()  # no usable display: say so before a model is loaded
     policy = build_policy(settings)
     try:  # execute builds its own computer: on a real desktop the window rules, kill key and takeover apply
-        return report(execute(args.task, policy, settings, {"model": describe(settings)}))
+        return report(execute(args.task, policy, settings, Origin(model=describe(settings))))
     finally:
         policy.close()
 
 
-def _daemon_executor_note(backend: str | None, flag: str = "--backend") -> str:
+def _daemon_executor_note(backend: str | None, flag: str = "--executor") -> str:
     """What to say when the daemon takes a task whose executor was chosen here: the daemon keeps its own."""
     if not backend:
         return ""
@@ -249,15 +225,6 @@ def _demo(args: argparse.Namespace) -> int:
     from agent.cli.demo import run_demo
 
     return run_demo(settings_from(args))
-
-
-def report(run: RunReport) -> int:
-    r = run.result
-    print(f"status: {r.status} ({r.reason}); steps: {r.steps}")
-    if r.answer is not None:
-        print(f"answer: {r.answer}")
-    print(f"trace: {run.trace_dir}")
-    return r.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

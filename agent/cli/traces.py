@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Any
 
+from agent.cli.common import settings_from
+
 
 def add_commands(sub: Any) -> None:
     record = sub.add_parser("record", help="record what you do (mouse and keyboard) as a replayable trace")
@@ -45,8 +47,8 @@ def add_commands(sub: Any) -> None:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from agent.cli.main import settings_from
-    from agent.record.recorder import announce_stderr, record, stop_on_signals
+    from agent.record.recorder import announce_stderr, record
+    from agent.run.signals import stop_on_signals
 
     settings = settings_from(args, **{"record.stop_key": args.stop_key})
     stop = threading.Event()
@@ -74,7 +76,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from agent.cli.main import settings_from
     from agent.traces.export import export_qwen_sft, training_note
 
     result = export_qwen_sft(args.paths, args.out, settings_from(args), args.include_all)

@@ -12,12 +12,10 @@ Not for: deciding what the events mean (agent.record.gestures) or replaying (age
 from __future__ import annotations
 
 import queue
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,22 +126,6 @@ def _final_line(index: int) -> StepLine:
 
 def _geometry(monitor: Monitor, scale: float) -> Screen:
     return Screen(monitor.width, monitor.height, scale, monitor.to_json())
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM end the recording cleanly (the trace gets its end line)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def announce_stderr(line: str) -> None:

@@ -26,6 +26,7 @@ from agent.errors import EnvironmentProblem
 from agent.run.runner import RunReport, execute
 from agent.traces.lines import Origin, StepLine
 from agent.traces.store import Trace, TraceError, UnreadableScreenshot, load_screenshot, read_trace
+from policies.base import Closable
 from policies.grounding import Grounder, GroundingError
 from policies.imagematch import crop_box
 from policies.scripted.verified import (
@@ -121,7 +122,7 @@ class LazyGrounder:
         return model.ground(target, shot)
 
     def close(self) -> None:
-        if self._model is not None and hasattr(self._model, "close"):
+        if isinstance(self._model, Closable):
             self._model.close()
 
     def _get(self) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal
 
 from actions.computer import Computer
@@ -49,7 +49,8 @@ class RunResult:
 
 @dataclass
 class Agent:
-    """The pieces one run needs. `stop` is set by signal handlers or the kill switch."""
+    """The pieces one run needs. `stop` is set by signal handlers or the kill switch; `control` holds the
+    brakes (given as `brakes`, or a `Control` on `stop` with the settings' limits)."""
 
     policy: Policy
     computer: Computer
@@ -58,10 +59,11 @@ class Agent:
     trace: TraceWriter
     settings: Settings
     stop: threading.Event = field(default_factory=threading.Event)
-    control: Control | None = None  # None: a Control on `stop` with the settings' limits
+    brakes: InitVar[Control | None] = None
+    control: Control = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.control = self.control or Control(self.stop, self.settings.safety)
+    def __post_init__(self, brakes: Control | None) -> None:
+        self.control = brakes or Control(self.stop, self.settings.safety)
 
 
 @dataclass
@@ -100,7 +102,6 @@ def _end_screen(agent: Agent, progress: _Progress) -> Screenshot | None:
 def _steps(task: str, agent: Agent, shot: Screenshot, capture_ms: float, progress: _Progress) -> RunResult:
     """The loop proper; `progress` tracks the finished steps and the last screen for the caller."""
     limits, history, control = agent.settings.loop, [], agent.control
-    assert control is not None  # set by Agent.__post_init__
     watch = StuckWatch.for_policy(agent.settings.safety.stuck, agent.policy)
     seen = control.epoch
     result, index = RunResult("max_steps", f"reached the step limit ({limits.max_steps})", 0), 0
@@ -161,7 +162,6 @@ def _act(
     if dry_run:  # nothing runs, so nobody is asked; the trace says who would have been
         asked = "; it would need confirmation" if verdict.decision == "confirm" else ""
         return StepRecord(index, decision, verdict, Outcome("dry_run", f"not executed (dry run){asked}")), None
-    assert agent.control is not None
     if (hold := agent.control.before_action(action, epoch)) is not None:  # stop, takeover, rate limit
         return _held(index, decision, verdict, hold, agent)
     placement = Placement(shot.monitor, shot.scale, agent.settings.executor.scroll_pixels_per_click)
@@ -205,7 +205,7 @@ def _settle(before: Screenshot, agent: Agent, timings: dict[str, float]) -> Sett
     cfg = agent.settings.settle
     if cfg.mode == "off":
         return None
-    left = agent.control.remaining() if agent.control is not None else None
+    left = agent.control.remaining()
     if left is not None:  # waiting for the screen must not outlast the run's time limit
         ms = int(left * 1000)
         cfg = cfg.model_copy(update={"timeout_ms": min(cfg.timeout_ms, ms), "fixed_ms": min(cfg.fixed_ms, ms)})

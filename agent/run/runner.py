@@ -8,21 +8,16 @@ Not for: argument parsing (cli) or the loop's logic (loop).
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from actions.capture import MssCapture
 from actions.computer import Computer
-from actions.gate import Gate
-from actions.window import WindowSource
 from agent.config import Settings
 from agent.errors import EnvironmentProblem
 from agent.run.hooks import RunHooks, call, started, trace_writer
 from agent.run.loop import Agent, RunResult, run_task
+from agent.run.signals import stop_on_signals
 from agent.safety.assemble import SafetySession
 from agent.safety.confirm import SuspendingConfirmer
 from agent.traces.lines import Origin
@@ -56,13 +51,6 @@ def build_computer(settings: Settings, display: str | None = None) -> Computer:
         raise EnvironmentProblem(f"cannot start the {settings.executor.backend} executor: {exc}") from None
 
 
-def build_gate(settings: Settings, windows: WindowSource | None = None) -> Gate:
-    """The safety gate for `settings`; without `windows`, window-aware rules see no windows."""
-    from agent.safety.assemble import build_gate as build
-
-    return build(settings, windows)
-
-
 def execute(task: str, policy: Policy, settings: Settings, origin: Origin | None = None,
             computer: Computer | None = None, hooks: RunHooks | None = None) -> RunReport:
     """Run `task` with `policy` on this desktop (or on `computer`), writing a new trace.
@@ -81,24 +69,9 @@ def execute(task: str, policy: Policy, settings: Settings, origin: Origin | None
                   safety.stop, safety.control)
     started(hooks, trace.dir)
     try:
-        with _stop_on_signals(agent.stop), safety.running(policy):
+        with stop_on_signals(agent.stop), safety.running(policy):
             result = run_task(task, agent, (origin or Origin()).with_(config=settings.summary()))
     finally:
         trace.close()
         computer.close()
     return RunReport(result, trace.dir)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -8,7 +8,7 @@ resume hotkey, on SIGUSR1 when the run owns the main thread (an in-process run),
 caller's own command (`RunHooks.resume_via`: the daemon's `deskpilot resume`); the pause notice
 names only the ways that work for this run. Where a listener cannot start
 (no X display, Wayland) the run goes on and says so: Ctrl+C in the terminal and pyautogui's
-corner fail-safe still stop it. A policy that declares `interrupt_event` gets the stop flag, so
+corner fail-safe still stop it. An `Interruptible` policy gets the stop flag, so
 an in-flight generation can end early.
 Not for: the rules themselves, or the loop.
 """
@@ -38,6 +38,7 @@ from agent.safety.guarded import GuardedComputer
 from agent.safety.hotkeys import KeyboardWatch
 from agent.safety.takeover import InputLedger, TakeoverMonitor
 from agent.traces.store import TraceWriter
+from policies.base import Interruptible
 
 
 def build_rules(safety: SafetySettings, windows: WindowSource) -> list[Rule]:
@@ -113,7 +114,7 @@ class SafetySession:
     @contextmanager
     def running(self, policy: Any = None) -> Iterator[None]:
         """Start the kill switch, the takeover monitor and SIGUSR1 (resume); stop them after."""
-        if policy is not None and hasattr(policy, "interrupt_event"):
+        if isinstance(policy, Interruptible):
             policy.interrupt_event = self.stop
         with ExitStack() as stack:
             close = getattr(self.windows, "close", None)  # X11Windows holds a display connection

@@ -83,7 +83,7 @@ def test_not_a_trace(tmp_path: Path) -> None:
 def test_no_display_is_a_clear_error(tmp_path: Path, backend: str) -> None:
     script = tmp_path / "s.yaml"
     script.write_text("steps:\n  - {action: wait, time: 0}\n")
-    proc = deskpilot("replay", str(script), "--backend", backend, "--trace-dir", str(tmp_path / "t"))
+    proc = deskpilot("replay", str(script), "--executor", backend, "--trace-dir", str(tmp_path / "t"))
     assert_one_line_error(proc, 2, "display")
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-ENDOFTEXT_ID = 151643
-IM_START_ID = 151644
-IM_END_ID = 151645
-VISION_START_ID = 151652
-VISION_END_ID = 151653
-VISION_PAD_ID = 151654
-IMAGE_PAD_ID = 151655
-VIDEO_PAD_ID = 151656
-TOOL_CALL_ID = 151657
+from policies.qwen.offline.tokenizer import (  # the vocabulary's special ids: the tokenizer's facts
+    ENDOFTEXT_ID,
+    IM_END_ID,
+    IMAGE_PAD_ID,
+    VIDEO_PAD_ID,
+    VISION_END_ID,
+    VISION_START_ID,
+)
+
 TOOL_CALL_END_ID = 151658
 
 

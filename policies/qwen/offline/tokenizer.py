@@ -12,7 +12,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from policies.qwen.offline.architecture import ENDOFTEXT_ID
+# The special tokens' ids in Qwen2.5's vocabulary (the model config and the tests use them too).
+ENDOFTEXT_ID = 151643
+IM_START_ID = 151644
+IM_END_ID = 151645
+VISION_START_ID = 151652
+VISION_END_ID = 151653
+VISION_PAD_ID = 151654
+IMAGE_PAD_ID = 151655
+VIDEO_PAD_ID = 151656
+TOOL_CALL_ID = 151657
 
 SPECIAL_TOKENS: tuple[tuple[str, bool], ...] = (  # (content, special) from id 151643 on, as in Qwen2.5
     ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),

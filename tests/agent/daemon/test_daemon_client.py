@@ -175,7 +175,7 @@ def test_run_on_a_daemon_without_a_model_suggests_no_daemon(base: Path, capsys: 
     assert "takes replays only" in err and "deskpilot run --no-daemon" in err
 
 
-@pytest.mark.parametrize(("command", "flag"), [("replay", "--backend"), ("run", "--executor")])
+@pytest.mark.parametrize(("command", "flag"), [("replay", "--executor"), ("run", "--executor")])
 def test_an_executor_chosen_here_is_said_to_be_unused_by_the_daemon(base: Path, command: str, flag: str,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     config = config_file(base)

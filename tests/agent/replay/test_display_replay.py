@@ -91,7 +91,7 @@ def test_every_action_lands_and_the_trace_replays_to_the_same_state(
 ) -> None:
     start = app.state()
     script = script_file(tmp_path, every_action(app))
-    proc = replay(xvfb.env(), str(script), "--backend", backend, "--trace-dir", str(tmp_path / "traces"), cwd=tmp_path)
+    proc = replay(xvfb.env(), str(script), "--executor", backend, "--trace-dir", str(tmp_path / "traces"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     first = app.wait_for(lambda s: s["middle_clicks"] == 1, what="the last click")
     assert_every_action_landed(first, start)
@@ -103,7 +103,7 @@ def test_every_action_lands_and_the_trace_replays_to_the_same_state(
     app.stop()  # a fresh app, then the recorded trace replayed on it
     with Sandbox(xvfb.env(), tmp_path / "state2.json") as again:
         again.wait_ready()
-        proc = replay(xvfb.env(), str(trace_dir), "--backend", backend, "--trace-dir", str(tmp_path / "t2"),
+        proc = replay(xvfb.env(), str(trace_dir), "--executor", backend, "--trace-dir", str(tmp_path / "t2"),
                       cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         second = again.wait_for(lambda s: s["middle_clicks"] == 1, what="the replayed last click")
@@ -119,7 +119,7 @@ def test_a_key_naming_a_character_off_the_layout_lands(xvfb: Xvfb, app: Sandbox,
         {"action": "key", "keys": ["ü"]},
         {"action": "key", "keys": ["ctrl", "é"]},  # ctrl held: the entry ignores it, the app sees the keysym
     ])
-    proc = replay(xvfb.env(), str(script), "--backend", backend, "--trace-dir", str(tmp_path / "t"), cwd=tmp_path)
+    proc = replay(xvfb.env(), str(script), "--executor", backend, "--trace-dir", str(tmp_path / "t"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # "éüé" would mean ctrl was not held when the last é went down; "" that the keys were dropped
     app.wait_for(lambda s: s["entry"] == "éü" and s["last_key"] == "eacute", what="é, ü, then ctrl+é")

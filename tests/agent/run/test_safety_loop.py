@@ -250,7 +250,7 @@ class GrabbedWhileDeciding(ScriptedPolicy):
 def test_a_takeover_drops_the_pending_action_then_resumes_on_request(tmp_path: Path) -> None:
     policy = GrabbedWhileDeciding(acts(CLICK))
     agent, fake = make_agent(tmp_path, policy)
-    policy.pause = agent.control.pause  # type: ignore[union-attr]
+    policy.pause = agent.control.pause
     result = run_task("t", agent)
     agent.trace.close()
     assert result.status == "success" and result.steps == 2  # the dropped decision is not a step
@@ -264,8 +264,8 @@ def test_a_takeover_during_typing_interrupts_the_action(tmp_path: Path) -> None:
         def type_text(self, text: str) -> None:
             super().type_text(text)
             if len(self.calls) == 1:
-                agent.control.pause.pause("a key was pressed")  # type: ignore[union-attr]
-                threading.Timer(0.1, agent.control.pause.resume, args=("test",)).start()  # type: ignore[union-attr]
+                agent.control.pause.pause("a key was pressed")
+                threading.Timer(0.1, agent.control.pause.resume, args=("test",)).start()
 
     agent, fake = make_agent(tmp_path, ScriptedPolicy(acts({"action": "type", "text": "abcdefghijk"})),
                              computer=Grabbed())
@@ -300,7 +300,7 @@ def test_rate_limit_wait(tmp_path: Path) -> None:
         clock.now += seconds
         return True
 
-    agent.control.sleep = sleep  # type: ignore[union-attr,method-assign]
+    agent.control.sleep = sleep  # type: ignore[method-assign]
     assert run_task("t", agent).status == "success" and len(fake.calls) == 3 and slept == [60.0]
 
 
@@ -439,7 +439,7 @@ def test_waits_end_when_the_wall_time_runs_out(tmp_path: Path, overrides: dict, 
 def test_an_action_dropped_by_a_takeover_keeps_its_verdict_in_the_trace(tmp_path: Path) -> None:
     policy = GrabbedWhileDeciding(acts(CLICK))
     agent, _ = make_agent(tmp_path, policy)
-    policy.pause = agent.control.pause  # type: ignore[union-attr]
+    policy.pause = agent.control.pause
     run_task("t", agent)
     agent.trace.close()
     lines = [json.loads(line) for line in (tmp_path / "trace" / "trace.jsonl").read_text().splitlines()]
