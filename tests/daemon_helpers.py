@@ -110,21 +110,25 @@ def send(sock: socket.socket, message: dict | bytes) -> None:
 
 
 class Replies:
-    """Reads a connection's reply lines as dicts."""
+    """Reads a connection's reply lines as dicts (heartbeats are counted and skipped, unless kept)."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock, self.buffer = sock, b""
+    def __init__(self, sock: socket.socket, keep_heartbeats: bool = False) -> None:
+        self.sock, self.buffer, self.keep_heartbeats, self.heartbeats = sock, b"", keep_heartbeats, 0
 
     def next(self, timeout: float = 10.0) -> dict | None:
         deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
+        while True:
+            while b"\n" not in self.buffer:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return None
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            reply = json.loads(line)
+            if reply.get("type") != "heartbeat" or self.keep_heartbeats:
+                return reply
+            self.heartbeats += 1
 
     def until(self, kind: str, timeout: float = 10.0) -> tuple[dict, list[dict]]:
         """Read up to and including the first reply of type `kind`; return it and all read."""
@@ -140,7 +144,10 @@ class Replies:
 def ask(daemon: Daemon, message: dict | bytes) -> dict | None:
     """One request on a fresh connection; its one reply (None if the daemon just closed)."""
     with connect(daemon) as sock:
-        send(sock, message)
+        try:
+            send(sock, message)
+        except BrokenPipeError:  # refused as it connected (another uid, busy): the reason is still there to read
+            pass
         return Replies(sock).next()
 
 

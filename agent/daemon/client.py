@@ -4,8 +4,10 @@
 returns None and the caller runs the task in-process. Otherwise it streams the task: one line per
 step on stderr (index, action, verdict, outcome, timings), confirmation questions answered on this
 terminal (no terminal, or no answer in time: not allowed), the run's notices (paused, resumed) on
-stderr, and the end printed like an in-process run, returning its exit code. Ctrl+C closes the
-connection, which makes the daemon cancel the task.
+stderr, and the end printed like an in-process run, returning its exit code. Ctrl+C, SIGTERM and
+SIGHUP cancel the task in the daemon and exit 3; closing only our sending side does not cancel.
+Any socket error while connecting means "no daemon"; a daemon that takes the connection but stays
+silent (no reply, no heartbeat) within the deadlines ends the command with one line, never a hang.
 `request` sends one status/queue/cancel/resume request and returns the typed reply.
 Not for: the server (`agent.daemon.server`) or argument parsing (`agent.cli.daemon`).
 """
@@ -14,18 +16,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel
 
+from actions.errors import CANCELLED, DeskpilotError
 from agent.config import Settings
 from agent.daemon.config import resolve_paths
 from agent.daemon.wire import (
+    CancelRequest,
     ConfirmAnswer,
     ConfirmRequest,
     End,
@@ -38,17 +46,25 @@ from agent.daemon.wire import (
     Started,
     StepEvent,
     Submit,
+    auth_line,
     decode_reply,
     encode,
 )
 
 REPLY_LIMIT = 64 << 20
+SILENT_HEARTBEATS = 3  # heartbeats missed before a client says the daemon stopped answering
 BAD_INPUT_CODES = ("bad_request", "too_large", "bad_task", "unauthorized", "forbidden")
 Confirm = Callable[[ConfirmRequest], bool]
 
 
-class NoDaemon(ConnectionError):
-    """Nobody answers on the daemon's socket."""
+class NoDaemon(DeskpilotError, ConnectionError):
+    """Nobody answers on the daemon's socket (any socket error while connecting counts)."""
+
+
+class DaemonSilent(DeskpilotError, TimeoutError):
+    """The daemon took the connection but did not answer in time (it may be stuck); exit 1."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,7 @@ class Endpoint:
     unix: Path | None = None
     tcp: tuple[str, int] | None = None
     token: str | None = None
+    timeout_s: float = 10.0  # to connect, and for each one-shot reply
 
     def __str__(self) -> str:
         return str(self.unix) if self.unix is not None else f"tcp {self.tcp}"
@@ -63,34 +80,49 @@ class Endpoint:
 
 def local_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> Endpoint:
     """The daemon socket `settings` point at (the environment is read here, at the edge)."""
-    return Endpoint(unix=resolve_paths(settings.daemon, os.environ if env is None else env, os.getuid()).socket)
+    paths = resolve_paths(settings.daemon, os.environ if env is None else env, os.getuid())
+    return Endpoint(unix=paths.socket, timeout_s=settings.daemon.client_timeout_s)
 
 
-def connect(endpoint: Endpoint, timeout: float = 5.0) -> socket.socket:
+def connect(endpoint: Endpoint) -> socket.socket:
+    """A connected socket (over TCP, the token line already sent); NoDaemon on any socket error."""
     try:
         if endpoint.unix is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
+            sock.settimeout(endpoint.timeout_s)
             try:
                 sock.connect(str(endpoint.unix))
-            except OSError:
+            except BaseException:
                 sock.close()
                 raise
         else:
             assert endpoint.tcp is not None
-            sock = socket.create_connection(endpoint.tcp, timeout=timeout)
-    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as exc:
-        raise NoDaemon(f"no daemon answers on {endpoint}") from exc
-    sock.settimeout(None)
+            sock = socket.create_connection(endpoint.tcp, timeout=endpoint.timeout_s)
+            try:
+                sock.sendall(auth_line(endpoint.token or ""))
+            except BaseException:
+                sock.close()
+                raise
+    except OSError as exc:  # refused, missing, path too long, permission, timed out...: no daemon here
+        raise NoDaemon(f"no daemon answers on {endpoint} ({exc.strerror or exc})") from None
     return sock
 
 
-def request(endpoint: Endpoint, message: BaseModel, timeout: float = 10.0) -> Any:
-    """One request, one typed reply (an `ErrorReply` is returned, not raised). Raises NoDaemon."""
+def request(endpoint: Endpoint, message: BaseModel) -> Any:
+    """One request, one typed reply (an `ErrorReply` is returned, not raised). Raises NoDaemon, or
+    DaemonSilent when no whole reply arrives within the endpoint's timeout."""
     with connect(endpoint) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(encode(_with_token(message, endpoint)))
-        line = LineReader(sock, REPLY_LIMIT).read_line()
+        try:
+            try:
+                sock.sendall(encode(message))
+            except BrokenPipeError:  # refused as it connected (busy, another uid): its reason waits to be read
+                pass
+            line = LineReader(sock, REPLY_LIMIT).read_line(deadline=time.monotonic() + endpoint.timeout_s)
+        except TimeoutError:
+            raise DaemonSilent(f"the daemon on {endpoint} took the connection but did not answer within "
+                               f"{endpoint.timeout_s:g} s; it may be stuck") from None
+        except OSError as exc:
+            raise NoDaemon(f"the daemon on {endpoint} went away ({exc.strerror or exc})") from None
     if line is None:
         return ErrorReply(code="internal", message="the daemon closed the connection without a reply")
     return decode_reply(line)
@@ -126,31 +158,86 @@ def submit_or_none(settings: Settings, request: Submit, env: Mapping[str, str] |
           "it here)", file=sys.stderr, flush=True)
     if note:
         print(f"deskpilot: {note}", file=sys.stderr, flush=True)
-    return stream(sock, _with_token(request, endpoint), confirm or ask_on_tty)
+    silence = max(settings.daemon.client_timeout_s, SILENT_HEARTBEATS * settings.daemon.heartbeat_s)
+    return stream(sock, request, confirm or ask_on_tty, silence_s=silence)
 
 
 def stream(sock: socket.socket, submit: BaseModel, confirm: Confirm, out: IO[str] | None = None,
-           err: IO[str] | None = None) -> int:
-    """Send `submit` on `sock`, follow the task to its end, return the exit code."""
+           err: IO[str] | None = None, silence_s: float = 30.0) -> int:
+    """Send `submit` on `sock`, follow the task to its end, return the exit code. Silence for `silence_s`
+    (the daemon sends a heartbeat every few seconds) ends it with 1; SIGINT, SIGTERM or SIGHUP cancel the
+    task in the daemon and end it with 3."""
     out, err = out or sys.stdout, err or sys.stderr
-    with sock:
+    task: list[str] = []
+    with sock, _signals_raise():
         try:
+            sock.settimeout(silence_s)
             sock.sendall(encode(submit))
             reader = LineReader(sock, REPLY_LIMIT)
             while True:
                 line = reader.read_line()
                 if line is None:
-                    print("deskpilot: the daemon closed the connection before the task ended", file=err)
+                    _say(err, "deskpilot: the daemon closed the connection before the task ended")
                     return 1
-                code = _show(decode_reply(line), sock, confirm, out, err)
+                reply = decode_reply(line)
+                if isinstance(reply, Queued) and not task:
+                    task.append(reply.id)
+                code = _show(reply, sock, confirm, out, err)
                 if code is not None:
                     return code
-        except KeyboardInterrupt:
-            print("\ndeskpilot: cancelled (the daemon stops the task)", file=err)
-            return 3
-        except (OSError, ProtocolError) as exc:
-            print(f"deskpilot: lost the daemon: {exc}", file=err)
+        except (KeyboardInterrupt, Signalled) as exc:
+            return _cancel(sock, task[0] if task else None, exc, err)
+        except TimeoutError:
+            _say(err, f"deskpilot: the daemon sent nothing for {silence_s:g} s; it may be stuck "
+                      "(`deskpilot status` tells; the task may still be running)")
             return 1
+        except (OSError, ProtocolError) as exc:
+            _say(err, f"deskpilot: lost the daemon: {exc}")
+            return 1
+
+
+class Signalled(BaseException):
+    """SIGTERM or SIGHUP arrived while a task ran in the daemon (SIGINT raises KeyboardInterrupt)."""
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """On the main thread, SIGTERM and SIGHUP raise `Signalled` (and SIGINT KeyboardInterrupt), so the
+    task is cancelled in the daemon and the command exits 3 rather than dying of the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_(signum: int, frame: object) -> None:
+        raise Signalled(signal.Signals(signum).name)
+
+    wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else raise_)
+                for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _cancel(sock: socket.socket, task_id: str | None, why: BaseException, err: IO[str]) -> int:
+    """Tell the daemon to cancel the task (closing the connection would too, a little later over TCP)."""
+    try:
+        sock.settimeout(1.0)
+        sock.sendall(encode(CancelRequest(type="cancel", id=task_id)))
+    except OSError:
+        pass
+    what = str(why) if isinstance(why, Signalled) else "Ctrl+C"
+    _say(err, f"\ndeskpilot: cancelled by {what} (the daemon stops the task" + (f" {task_id})" if task_id else ")"))
+    return CANCELLED
+
+
+def _say(err: IO[str], line: str) -> None:
+    try:
+        print(line, file=err, flush=True)
+    except (OSError, ValueError):  # the terminal went away (SIGHUP)
+        pass
 
 
 def _show(reply: Any, sock: socket.socket, confirm: Confirm, out: IO[str], err: IO[str]) -> int | None:
@@ -218,10 +305,6 @@ def _is_tty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _with_token(message: BaseModel, endpoint: Endpoint) -> BaseModel:
-    return message.model_copy(update={"token": endpoint.token}) if endpoint.token else message
 
 
 def _options(dry_run: bool | None, max_steps: int | None, trace_dir: str | None, detach: bool) -> Options:

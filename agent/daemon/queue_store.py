@@ -1,9 +1,10 @@
 """The daemon's task queue in SQLite, so queued tasks survive a daemon restart.
 
 Tasks move queued → running → finished (with the run's status), or queued → finished (cancelled
-before they started). Opening the store marks a task still `running` as `interrupted`: the daemon
-died while it drove the desktop, and it is never silently run again. Submit requests are stored
-as their JSON without the auth token. Finished tasks beyond `keep_finished` are pruned.
+before they started). `recover`, called by the daemon once it holds the queue's lock, marks a task
+still `running` as `interrupted`: the daemon died while it drove the desktop, and it is never
+silently run again. Opening the store changes nothing. Submit requests are stored
+as their JSON (the TCP token is never part of it). Finished tasks beyond `keep_finished` are pruned.
 The store is shared between the daemon's threads behind one lock.
 Not for: running tasks or talking to clients.
 """
@@ -44,28 +45,40 @@ class QueueStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+
+    def recover(self) -> list[str]:
+        """Mark the tasks left `running` by a daemon that died `interrupted`; their ids. Call it only while
+        holding the queue's lock (`agent.daemon.lock`): a task another daemon runs is running indeed."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM tasks WHERE state='running'").fetchall()
             self._db.execute(
                 "UPDATE tasks SET state='interrupted', status='cancelled', finished_at=?, "
                 "reason='the daemon stopped while this task ran; it is not run again' WHERE state='running'",
                 (time.time(),),
             )
+        return [row[0] for row in rows]
 
     def add(self, task_id: str, request: Submit) -> None:
-        stored = request.model_copy(update={"token": None}).model_dump_json()
+        stored = request.model_dump_json()
         with self._lock:
             self._db.execute(
                 "INSERT INTO tasks (id, kind, request, state, summary, submitted_at) VALUES (?, ?, ?, 'queued', ?, ?)",
                 (task_id, request.kind, stored, request.summary(), time.time()),
             )
 
-    def claim_next(self) -> tuple[str, Submit] | None:
-        """Mark the oldest queued task running and return it (None when the queue is empty)."""
+    def claim_next(self) -> tuple[str, str] | None:
+        """Mark the oldest queued task running and return its id and stored request (JSON, for
+        `Submit.model_validate_json`); None when the queue is empty."""
         with self._lock:
             row = self._db.execute("SELECT id, request FROM tasks WHERE state='queued' ORDER BY seq LIMIT 1").fetchone()
             if row is None:
                 return None
             self._db.execute("UPDATE tasks SET state='running', started_at=? WHERE id=?", (time.time(), row[0]))
-        return row[0], Submit.model_validate_json(row[1])
+        return str(row[0]), str(row[1])
+
+    def count_queued(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM tasks WHERE state='queued'").fetchone()[0])
 
     def set_trace(self, task_id: str, trace_dir: str) -> None:
         with self._lock:

@@ -3,8 +3,9 @@
 A `Session` is the connection of the client that submitted a task: events go out through it (a
 failed send means the client is gone), confirm answers come in through it. `ClientConfirmer`
 routes the gate's confirmations to that client: it sends a `confirm_request` and waits for the
-matching `confirm` answer. No client, a client that goes away, the run being stopped or no answer
-within the timeout: not allowed.
+matching `confirm` answer. Answers to no open question are dropped and at most
+`daemon.max_pending_answers` are held, however many a client sends. No client, a client that goes
+away, the run being stopped or no answer within the timeout: not allowed.
 Not for: reading from the socket (`agent.daemon.server` does) or running tasks (`agent.daemon.worker`).
 """
 
@@ -29,9 +30,10 @@ POLL_S = 0.05
 
 
 class Session:
-    def __init__(self, conn: socket.socket, task_id: str, detach: bool = False) -> None:
+    def __init__(self, conn: socket.socket, task_id: str, detach: bool = False, max_answers: int = 4) -> None:
         self.conn, self.task_id, self.detach = conn, task_id, detach
-        self.answers: queue.Queue[ConfirmAnswer] = queue.Queue()
+        self.answers: queue.Queue[ConfirmAnswer] = queue.Queue(maxsize=max_answers)
+        self.asking = 0  # the question a confirmer waits on now (0: none)
         self.gone = threading.Event()  # the client closed, or a send failed
         self.done = threading.Event()  # the daemon has said its last word (end, or shutdown)
         self._lock = threading.Lock()
@@ -49,6 +51,17 @@ class Session:
             except OSError:
                 self.gone.set()
                 return False
+
+    def offer(self, answer: ConfirmAnswer) -> bool:
+        """Keep an answer for the confirmer if it answers the open question and there is room;
+        anything else is dropped, so a client flooding answers cannot grow the daemon's memory."""
+        if answer.question != self.asking:
+            return False
+        try:
+            self.answers.put_nowait(answer)
+            return True
+        except queue.Full:
+            return False
 
     def finish(self, last: BaseModel) -> None:
         """Send the last message and end our side: the client's reader sees the end after it."""
@@ -77,9 +90,13 @@ class ClientConfirmer:
         request = ConfirmRequest(id=self.task_id, question=self.asked, action=action_to_json(action),
                                  rule=verdict.rule, reason=verdict.reason, timeout_s=self.timeout_s,
                                  preview=self._preview(action, shot))
-        if not session.send(request):
-            return Confirmation(False, "unavailable", "the client went away")
-        return self._wait(session, self.asked)
+        session.asking = self.asked
+        try:
+            if not session.send(request):
+                return Confirmation(False, "unavailable", "the client went away")
+            return self._wait(session, self.asked)
+        finally:
+            session.asking = 0
 
     def _wait(self, session: Session, question: int) -> Confirmation:
         deadline = time.monotonic() + self.timeout_s

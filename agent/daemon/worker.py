@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +27,21 @@ from actions.computer import Computer
 from agent.config import Settings
 from agent.daemon.queue_store import QueueStore
 from agent.daemon.session import ClientConfirmer, Session
-from agent.daemon.wire import CancelReply, End, ErrorReply, Notice, Queued, ResumeReply, Started, StepEvent, Submit
+from agent.daemon.wire import (
+    CancelReply,
+    End,
+    ErrorReply,
+    Notice,
+    ProtocolError,
+    Queued,
+    ResumeReply,
+    Started,
+    StepEvent,
+    Submit,
+)
 from agent.run.hooks import RunHooks
-from policies.base import Policy
+from agent.traces.lines import StepLine
+from policies.base import Closable, Policy
 
 if TYPE_CHECKING:
     from agent.safety.assemble import SafetySession
@@ -36,6 +49,7 @@ if TYPE_CHECKING:
 PolicyFactory = Callable[[Settings], Policy]
 ComputerFactory = Callable[[Settings], Computer]
 CANCELLED = 3
+CLAIM_RETRY_S = 1.0  # after the store failed to hand out a task
 
 
 class ModelHolder:
@@ -62,9 +76,8 @@ class ModelHolder:
         return "loaded" if self.policy is not None else (self.problem or "not loaded")
 
     def close(self) -> None:
-        close = getattr(self.policy, "close", None)
-        if callable(close):
-            close()
+        if isinstance(self.policy, Closable):
+            self.policy.close()
 
 
 @dataclass
@@ -86,13 +99,18 @@ class Worker:
         self.closing = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.RLock()
+        self._health = "ok"
         self._thread = threading.Thread(target=self._loop, name="deskpilot-worker", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, task_id: str, request: Submit, session: Session) -> None:
+        """Queue a task (ProtocolError `busy` when `daemon.max_queued` tasks already wait)."""
+        limit = self.settings.daemon.max_queued
         with self._lock:
+            if self.store.count_queued() >= limit:
+                raise ProtocolError("busy", f"the queue is full ({limit} tasks wait); try again later")
             self.sessions[task_id] = session
             self.store.add(task_id, request)
             ahead = 1 if self.current is not None else 0
@@ -152,29 +170,45 @@ class Worker:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def health(self) -> str:
+        """What `status` says of the worker: ok, what failed last, or that it stopped."""
+        if not self._thread.is_alive() and not self.closing.is_set():
+            return "stopped: no task will run; restart the daemon"
+        return self._health
+
     def _loop(self) -> None:
+        """Supervised: a failure claiming or finishing a task is logged and the loop goes on."""
         while not self.closing.is_set():
-            with self._lock:
-                claimed = self.store.claim_next()
-                if claimed is not None:
-                    self.current = _Current(claimed[0])
-                    self._announce_positions()
+            try:
+                with self._lock:
+                    claimed = self.store.claim_next()
+                    if claimed is not None:
+                        self.current = _Current(claimed[0])
+            except Exception as exc:  # the store failed (disk full, locked, corrupt): try again later
+                self._fault("claiming the next task", exc, failing=True)
+                self._wake.wait(CLAIM_RETRY_S)
+                continue
+            if self._health.startswith("failing"):
+                self._health = "ok (recovered from " + self._health.removeprefix("failing: ") + ")"
             if claimed is None:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
             try:
+                self._announce_positions()
                 self._run(*claimed)
+            except Exception as exc:  # _run handles the run's failures; this is a bug of ours
+                self._fault(f"task {claimed[0]}", exc)
             finally:
                 with self._lock:
                     self.current = None
 
-    def _run(self, task_id: str, request: Submit) -> None:
+    def _run(self, task_id: str, stored: str) -> None:
         current = self.current
         assert current is not None
         self.log(f"task {task_id} started")
         try:
-            end = self._execute(current, request)
+            end = self._execute(current, Submit.model_validate_json(stored))
         except Exception as exc:  # never let one task take the daemon down
             self.log(f"task {task_id} failed:\n{traceback.format_exc()}")
             status, code = ("error", 2) if _is_bad_input(exc) else ("error", 1)
@@ -183,13 +217,34 @@ class Worker:
         if current.cause and end.status == "cancelled":
             end = end.model_copy(update={"reason": f"{current.cause}: {end.reason}"})
         state = "interrupted" if self.closing.is_set() and current.stop.is_set() else "finished"
-        self.store.finish(task_id, end.status, end.reason, end.exit_code, end.trace_dir, state)
+        end = self._record_end(task_id, end, state)
         self.log(f"task {task_id} ended: {end.status} ({end.reason})")
         with self._lock:  # nothing runs any more by the time the client hears the end
             self.current = None
             session = self.sessions.pop(task_id, None)
         if session is not None:
             session.finish(end)
+
+    def _record_end(self, task_id: str, end: End, state: str) -> End:
+        """Store the end; if the store fails, the task ends `error` saying so (recorded if the store lets us)."""
+        try:
+            self.store.finish(task_id, end.status, end.reason, end.exit_code, end.trace_dir, state)
+            return end
+        except Exception as exc:
+            self._fault(f"task {task_id}: recording its end", exc)
+            end = end.model_copy(update={"status": "error", "exit_code": 1, "reason": (
+                f"the run ended {end.status} ({end.reason}), but the queue could not record it: {_one_line(exc)}")})
+        try:
+            self.store.finish(task_id, end.status, end.reason, end.exit_code, end.trace_dir, state)
+        except Exception as exc:
+            self._fault(f"task {task_id}: recording its end as error", exc)
+        return end
+
+    def _fault(self, what: str, exc: BaseException, failing: bool = False) -> None:
+        self.log(f"{what} failed: {_one_line(exc)}\n{traceback.format_exc()}")
+        when = time.strftime("%H:%M:%S")
+        state = "failing:" if failing else "ok (last fault:"
+        self._health = f"{state} {what} at {when}: {_one_line(exc)}" + ("" if failing else ")")
 
     def _execute(self, current: _Current, request: Submit) -> End:
         from agent.daemon.tasks import prepare
@@ -200,7 +255,7 @@ class Worker:
         confirmer = ClientConfirmer(lambda: self.sessions.get(task_id), task_id,
                                     self.settings.safety.confirm_timeout_s, current.stop, lambda: current.trace_dir)
         hooks = RunHooks(confirmer=confirmer, stop=current.stop, on_start=lambda d: self._started(current, d),
-                         on_step=lambda i, r: self._step(task_id, i, r),
+                         on_step=lambda line: self._step(task_id, line),
                          on_safety=lambda safety: setattr(current, "safety", safety),
                          on_notice=lambda event, line: self._send(task_id, Notice(id=task_id, event=event,
                                                                                   message=line)),
@@ -208,7 +263,7 @@ class Worker:
         computer = self.computer_factory(prepared.settings) if self.computer_factory else None
         try:
             report = execute(prepared.task, prepared.policy, prepared.settings,
-                             {"daemon_task": task_id, **prepared.header}, computer=computer, hooks=hooks)
+                             prepared.origin.with_(daemon_task=task_id), computer=computer, hooks=hooks)
         finally:
             prepared.close()
         r = report.result
@@ -220,11 +275,11 @@ class Worker:
         self.store.set_trace(current.task_id, str(trace_dir))
         self._send(current.task_id, Started(id=current.task_id, trace_dir=str(trace_dir)))
 
-    def _step(self, task_id: str, index: int, record: dict[str, Any]) -> None:
-        timings = {k: float(v) for k, v in (record.get("timings_ms") or {}).items()}
-        self._send(task_id, StepEvent(id=task_id, index=index, action=record.get("action"),
-                                      verdict=record.get("verdict"), outcome=record.get("outcome") or {},
-                                      timings_ms=timings, error=record.get("error")))
+    def _step(self, task_id: str, line: StepLine) -> None:
+        self._send(task_id, StepEvent(id=task_id, index=line.index, action=line.action,
+                                      verdict=None if line.verdict is None else line.verdict.to_json(),
+                                      outcome=line.outcome.to_json(),
+                                      timings_ms={k: float(v) for k, v in line.timings_ms.items()}, error=line.error))
 
     def _send(self, task_id: str, message: Any) -> None:
         session = self.sessions.get(task_id)
@@ -232,20 +287,19 @@ class Worker:
             self.disconnected(session)
 
     def _announce_positions(self) -> None:
-        """Tell every waiting client its new place (called with the lock held)."""
-        ahead = 1 if self.current is not None else 0
-        for info in self.store.queued():
-            session = self.sessions.get(info.id)
-            if session is not None:
-                session.send(Queued(id=info.id, position=(info.position or 1) - 1 + ahead))
+        """Tell every waiting client its new place."""
+        with self._lock:  # re-entrant: `cancel` calls this holding it
+            ahead = 1 if self.current is not None else 0
+            for info in self.store.queued():
+                session = self.sessions.get(info.id)
+                if session is not None:
+                    session.send(Queued(id=info.id, position=(info.position or 1) - 1 + ahead))
 
 
 def _is_bad_input(exc: Exception) -> bool:
-    from agent.run.runner import EnvironmentProblem
-    from agent.traces.store import TraceError
-    from policies.scripted.script_file import ScriptError
+    from actions.errors import DeskpilotError
 
-    return isinstance(exc, ScriptError | TraceError | EnvironmentProblem | ValueError)
+    return isinstance(exc, DeskpilotError | ValueError)  # every expected error has the one root
 
 
 def _one_line(exc: BaseException) -> str:

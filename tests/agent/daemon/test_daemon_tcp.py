@@ -1,4 +1,4 @@
-"""TCP: off unless configured, loopback only (a config error otherwise), and a bearer token."""
+"""TCP: off unless configured, loopback only (a config error otherwise), and a bearer token sent first."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from daemon_helpers import ask, running_daemon, script, settings_for, short_dir
 
 from agent.config import ConfigError
-from agent.daemon.client import Endpoint, request, stream
+from agent.daemon.client import Endpoint, connect, request, stream
 from agent.daemon.sockets import DaemonError
-from agent.daemon.wire import StatusRequest, Submit
+from agent.daemon.wire import StatusRequest, Submit, auth_line
 
 TOKEN = "s3cret-token"
 
@@ -30,9 +30,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def tcp_ask(address: tuple[str, int], message: dict) -> dict:
+def tcp_ask(address: tuple[str, int], message: dict, first: bytes = b"") -> dict:
     with socket.create_connection(address, timeout=10) as sock:
-        sock.sendall(json.dumps(message).encode() + b"\n")
+        sock.sendall(first + json.dumps(message).encode() + b"\n")
         data = b""
         while not data.endswith(b"\n"):
             chunk = sock.recv(65536)
@@ -46,22 +46,22 @@ def test_no_tcp_unless_configured(base: Path) -> None:
         assert daemon.tcp_address is None and len(daemon._listeners) == 1
 
 
-def test_tcp_needs_the_token(base: Path) -> None:
+def test_tcp_needs_the_token_first(base: Path) -> None:
     settings = settings_for(base, **{"daemon.tcp": f"127.0.0.1:{free_port()}"})
     with running_daemon(base, settings, token=TOKEN) as daemon:
         address = daemon.tcp_address
         assert tcp_ask(address, {"type": "status"})["code"] == "unauthorized"
-        assert tcp_ask(address, {"type": "status", "token": "wrong"})["code"] == "unauthorized"
-        assert tcp_ask(address, {"type": "queue", "token": ""})["code"] == "unauthorized"
-        assert tcp_ask(address, {"type": "status", "token": TOKEN})["type"] == "status"
+        assert tcp_ask(address, {"type": "status"}, b"AUTH wrong\n")["code"] == "unauthorized"
+        assert tcp_ask(address, {"type": "status"}, b"AUTH \n")["code"] == "unauthorized"
+        assert tcp_ask(address, {"type": "status"}, b"AUTH " + TOKEN.encode() + b"x\n")["code"] == "unauthorized"
+        assert tcp_ask(address, {"type": "status"}, auth_line(TOKEN))["type"] == "status"
         assert request(Endpoint(tcp=address, token=TOKEN), StatusRequest(type="status")).type == "status"
+        assert request(Endpoint(tcp=address), StatusRequest(type="status")).code == "unauthorized"
         assert ask(daemon, {"type": "status"})["type"] == "status"  # the Unix socket needs no token
         path = script(base, [{"action": "left_click", "coordinate": [5, 5]}])
-        sock = socket.create_connection(address, timeout=10)
-        submit = Submit(type="submit", kind="replay", path=str(path), token=TOKEN)
-        assert stream(sock, submit, confirm=lambda q: False) == 0
-        refused = socket.create_connection(address, timeout=10)
-        assert stream(refused, submit.model_copy(update={"token": None}), confirm=lambda q: False) == 2
+        submit = Submit(type="submit", kind="replay", path=str(path))
+        assert stream(connect(Endpoint(tcp=address, token=TOKEN)), submit, confirm=lambda q: False) == 0
+        assert stream(connect(Endpoint(tcp=address, token="nope")), submit, confirm=lambda q: False) == 2
 
 
 def test_tcp_without_a_token_does_not_start(base: Path) -> None:
