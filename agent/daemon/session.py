@@ -11,6 +11,7 @@ Not for: reading from the socket (`agent.daemon.server` does) or running tasks (
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 import threading
@@ -124,7 +125,8 @@ class ClientConfirmer:
             from agent.safety.confirm import preview
 
             path = directory / f"confirm-{self.asked:03d}.png"
-            preview(shot, action).save(path)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:  # the user's only
+                preview(shot, action).save(f, format="PNG")
             return str(path)
         except Exception:  # a preview is a courtesy; asking matters more
             return None

@@ -20,7 +20,7 @@ from actions.computer import Computer
 from actions.dispatch import Placement, perform
 from actions.gate import Confirmer, Gate, Verdict
 from actions.geometry import Screenshot
-from actions.schema import Answer, Terminate, action_to_json, normalized_points, points_of
+from actions.schema import Answer, Terminate, Wait, action_to_json, normalized_points, points_of
 from agent.config import Settings
 from agent.run.settle import SettleResult, hover_first, settle
 from agent.run.stuck import StuckWatch
@@ -174,6 +174,8 @@ def _act(
         return _held(index, decision, verdict, Hold("interrupted", str(exc)), agent)
     except Exception as exc:  # an input call failed: our fault, the run ends with status error
         return StepRecord(index, decision, verdict, Outcome("failed", _describe(exc))), None
+    if isinstance(action, Wait) and agent.stop.is_set():  # the wait was cut short: it did not run its course
+        return _held(index, decision, verdict, Hold("cancelled", f"cancelled during the {action.time:g} s wait"), agent)
     settled = _settle(hovered or shot, agent, timings)
     feedback = "" if settled is None or settled.changed else "The last action had no visible effect."
     return StepRecord(index, decision, verdict, Outcome("executed"), feedback), settled

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 TRACE_FILE = "trace.jsonl"
 END_SCREENSHOT = "end.png"
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # screenshots of the desktop and everything typed: the user's only
 MAX_PENDING = 4  # screenshots waiting for the writer thread before the loop waits for it
 
 
@@ -65,7 +66,8 @@ def load_screenshot(path: Path) -> Any:
 def new_trace_dir(base: str | Path) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(base) / f"{stamp}-{secrets.token_hex(3)}"
-    path.mkdir(parents=True, exist_ok=False)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    path.mkdir(mode=PRIVATE_DIR, exist_ok=False)
     return path
 
 
@@ -74,8 +76,9 @@ class TraceWriter:
 
     def __init__(self, directory: str | Path, png_compress_level: int = 1) -> None:
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.dir / TRACE_FILE, "x", encoding="utf-8")  # noqa: SIM115 - held for the run
+        self.dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        fd = os.open(self.dir / TRACE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        self._file = open(fd, "w", encoding="utf-8")  # noqa: SIM115 - held for the run
         self._images = _ImageWriter(png_compress_level)
         self._lock = threading.Lock()  # events (pause, kill) are written from listener threads
 
@@ -156,7 +159,7 @@ class _ImageWriter:
 
 
 def _write_durably(path: Path, shot: Screenshot, compress_level: int = 1) -> None:
-    with open(path, "wb") as f:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "wb") as f:
         shot.image.save(f, format="PNG", compress_level=compress_level)
         f.flush()
         os.fsync(f.fileno())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -241,3 +242,17 @@ def test_a_full_close_still_cancels(base: Path) -> None:
         wait_until(lambda: daemon.store.get(started["id"]).state == "finished", what="the cancelled task")
         policy.allow(10)
         assert daemon.store.get(started["id"]).status == "cancelled"
+
+
+def test_daemon_traces_are_private(base: Path) -> None:
+    settings = settings_for(base, **{"safety.confirm": "always"})
+    with running_daemon(base, settings) as daemon:
+        sock, replies = submit(daemon, kind="replay", path=str(script(base, [CLICK])))
+        with sock:
+            question, _ = replies.until("confirm_request")  # its preview is written into the trace too
+            send(sock, {"type": "confirm", "question": question["question"], "approve": True})
+            end, _ = replies.until("end")
+    trace_dir = Path(end["trace_dir"])
+    assert stat.S_IMODE(trace_dir.stat().st_mode) == 0o700
+    modes = {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in trace_dir.iterdir()}
+    assert "trace.jsonl" in modes and "confirm-001.png" in modes and set(modes.values()) == {"0o600"}, modes
