@@ -9,7 +9,7 @@ timings (prefill, per-token decode) come out of the loop itself; (4) on a GPU th
 run as CUDA graph replays of a static-KV step (`static_decode`), and under constrained decoding the
 grammar's fixed opening is prefilled with the prompt (`forced`). Positions come from `mrope`.
 Sampling reuses transformers' logits processors (repetition penalty, temperature, top-k, top-p);
-greedy decoding gives the same tokens as `generate` (`tests/test_decode.py`).
+greedy decoding gives the same tokens as `generate` (`tests/policies/qwen/engine/test_decode.py`).
 Not for: building inputs (transformers_inputs) or the grammar (constrained, passed in as a processor).
 """
 

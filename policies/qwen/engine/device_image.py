@@ -7,7 +7,7 @@ How: Pillow's BICUBIC is separable. It does a horizontal pass, then a vertical o
 antialiased (support-scaled) kernel and each rounded and clamped to 8 bits. The same two passes
 with `torch.nn.functional.interpolate(mode="bicubic", antialias=True)` give Pillow's pixels
 within 1–2 levels, over 99.6 % of them identical; the rest is Pillow's fixed-point arithmetic
-(tests/test_device_image.py). One pass in float would differ by up to 15 levels on noisy content.
+(tests/policies/qwen/engine/test_device_image.py). One pass in float would differ by up to 15 levels on noisy content.
 Not for: the openai backend (it sends PNGs, resized by Pillow), exports, or anything that saves
 the image.
 """

@@ -6,7 +6,7 @@ prompt whose system-prompt prefix is already cached (see `decode`) needs its pos
 The rule, as in transformers: a text token takes the next position on all three axes; an image of
 grid (t, h, w) patches, merged m×m, takes t·(h/m)·(w/m) tokens whose (temporal, height, width)
 positions are start + (0, row, column), and the text after it starts at start + max(h, w)/m.
-`tests/test_decode.py` checks the result against `get_rope_index` of the installed transformers.
+`tests/policies/qwen/engine/test_decode.py` checks the result against `get_rope_index` of the installed transformers.
 Not for: videos (the agent sends screenshots only) or batches (one prompt at a time).
 """
 

@@ -4,7 +4,7 @@ transformers' image processor does this in numpy on the CPU (without torchvision
 variant exists): on this 2-core machine, quiet, 54–61 ms for a 1316×728 image and ~400 ms for a
 3836×2156 one. The same arithmetic in torch takes 14 ms / 321 ms with two threads, and on a GPU it
 runs where the tensors are needed anyway, after copying uint8 pixels (a quarter of the float
-bytes). The output equals the processor's (`tests/test_pixels.py` checks it on random images):
+bytes). The output equals the processor's (`tests/policies/qwen/engine/test_pixels.py` checks it on random images):
 patches ordered (h/merge, w/merge, merge, merge), each flattened as (channel, temporal, patch,
 patch), the single frame repeated over the temporal patch.
 Images must already be W′×H′ (see resize, or device_image on a GPU). Not for: resizing, or tokens.

@@ -11,7 +11,7 @@ goes through `torch.compile` first (`model.compile_decode`), which fuses its ele
 Positions: after the prompt, Qwen2.5-VL's three rope axes are equal (text tokens), so plain 1-D
 rope at the decoder's position (not the cache slot: image tokens compress positions) is exact.
 Ours is only the attention core (grouped-query attention over the buffer, slots after the current
-one masked, softmax in float32 as the eager attention does); tests/test_static_decode.py checks the
+one masked, softmax in float32 as the eager attention does); tests/policies/qwen/engine/test_static_decode.py checks the
 logits and greedy tokens against the model's own forward.
 Not for: the prefill (the model's forward, in decode.py) or choosing tokens.
 """

@@ -8,7 +8,7 @@ encoder 113 ms of a 450 ms 7B step on an H200. Here the windows are gathered int
 [windows, heads, longest, head_dim] with a key mask for the padding, attended in one
 `scaled_dot_product_attention` call and scattered back, per layer; the index tensors are computed
 once per `cu_seqlens` (all 28 window layers share one, the 4 full-attention layers another).
-The projections and rotary embedding are the model's own; tests/test_vision_windows.py checks the
+The projections and rotary embedding are the model's own; tests/policies/qwen/engine/test_vision_windows.py checks the
 vision tower's output against transformers' per-window loop.
 Not for: flash_attention_2 (already one kernel) or eager attention (left as transformers has it).
 """
