@@ -1,15 +1,20 @@
 """Human takeover: notice input the agent did not produce, and pause the run.
 
-On X11 the agent's own input and a person's cannot be told apart by device: our executors and
-xdotool (and VNC servers) all inject through XTest, as the "Virtual core XTEST" devices. So the
-agent keeps a ledger of what it is doing (`InputLedger`): the guarded executor marks each input
-call as busy (plus a grace period for events that arrive late) and records where it leaves the
-pointer. The `TakeoverMonitor` hears every pointer and key event (pynput's XRecord listeners) and
-calls any event the ledger cannot explain foreign: a key or button pressed while the agent is not
-acting, or the pointer moving while the agent is not acting to anywhere but where the agent left
-it. A foreign event pauses the run (`control.Pause`); only the resume hotkey, SIGUSR1 or
-`Pause.resume` ends the pause. Key releases are ignored, so letting go of the resume hotkey
-does not pause again; while a person answers a confirmation the monitor is `suspended`.
+Two witnesses. First the input devices (`agent.safety.devices`, XInput2): the agent injects through
+XTest, as the "Virtual core XTEST" devices, so a press or motion from any other device (a person's
+mouse, touchpad or keyboard) is a person's, whatever the agent is doing at that moment — typing 3,000
+characters, dragging, waiting — and pauses the run at once. Second, for input that itself comes
+through XTest (xdotool, a VNC viewer), the agent keeps a ledger of what it is doing (`InputLedger`):
+the guarded executor marks each input call as busy (plus a grace period for events that arrive late)
+and records where it leaves the pointer. The `TakeoverMonitor` hears every pointer and key event
+(pynput's XRecord listeners) and calls any event the ledger cannot explain foreign: a key or button
+pressed while the agent is not acting, or the pointer moving while the agent is not moving it (a
+`type`, a `key` or a click where the pointer already is moves nothing) to anywhere but where the
+agent left it. Through XTest, a key or button press within the grace after the agent's own input is
+taken for the agent's. A foreign event pauses the run (`control.Pause`); only the resume hotkey,
+SIGUSR1 or `Pause.resume` ends the pause. Key releases are ignored, so letting go of the resume
+hotkey does not pause again; while a person answers a confirmation the monitor is `suspended`, and
+just after (and after a resume) the ledger is `quiet`.
 Not for: the kill switch (`agent.safety.hotkeys`) or deciding what the loop does while paused (`agent.safety.control`).
 """
 
@@ -35,21 +40,28 @@ class InputLedger:
         self.grace_s, self.clock = grace_s, clock
         self._lock = threading.Lock()
         self._busy = 0
-        self._quiet_until = 0.0
+        self._moving = 0  # busy calls that move the pointer (those given `pointer_after`)
+        self._quiet_until = 0.0  # a person's answer or resume: every event is explained
+        self._late_until = 0.0  # late events of the agent's own calls
+        self._late_motion_until = 0.0  # late motion of the agent's own pointer moves
         self._pointer: Point | None = None
 
     @contextmanager
     def acting(self, pointer_after: Point | None = None) -> Iterator[None]:
         """Mark an executor call: its events (and late ones within the grace period) are ours."""
+        moving = pointer_after is not None
         with self._lock:
             self._busy += 1
+            self._moving += moving
         try:
             yield
         finally:
             with self._lock:
                 self._busy -= 1
-                self._quiet_until = max(self._quiet_until, self.clock() + self.grace_s)
-                if pointer_after is not None:
+                self._moving -= moving
+                self._late_until = max(self._late_until, self.clock() + self.grace_s)
+                if moving:
+                    self._late_motion_until = max(self._late_motion_until, self.clock() + self.grace_s)
                     self._pointer = pointer_after
 
     def expect_pointer(self, point: Point | None) -> None:
@@ -62,15 +74,22 @@ class InputLedger:
         with self._lock:
             self._quiet_until = max(self._quiet_until, self.clock() + seconds)
 
+    def is_quiet(self) -> bool:
+        """True while every event is explained (a person's answer, a resume): not even a device counts."""
+        with self._lock:
+            return self.clock() < self._quiet_until
+
     def explains_event(self) -> bool:
         """True if a key or button event now is the agent's own."""
         with self._lock:
-            return self._busy > 0 or self.clock() < self._quiet_until
+            now = self.clock()
+            return self._busy > 0 or now < self._late_until or now < self._quiet_until
 
     def explains_motion(self, x: int, y: int) -> bool:
-        """True if the pointer moving to (x, y) now is the agent's own doing."""
+        """True if the pointer moving to (x, y) now is the agent's own doing (typing moves nothing)."""
         with self._lock:
-            if self._busy > 0 or self.clock() < self._quiet_until:
+            now = self.clock()
+            if self._moving > 0 or now < self._late_motion_until or now < self._quiet_until:
                 return True
             p = self._pointer
             return p is not None and abs(p[0] - x) <= TOLERANCE_PX and abs(p[1] - y) <= TOLERANCE_PX
@@ -83,6 +102,7 @@ class TakeoverMonitor:
         self.pause, self.ledger, self.pointer = pause, ledger, pointer
         self._suspended = 0
         self._mouse: Any = None
+        self._devices: Any = None
 
     def on_move(self, x: int, y: int, *_: object) -> None:
         if not self._ignoring() and not self.ledger.explains_motion(int(x), int(y)):
@@ -99,6 +119,11 @@ class TakeoverMonitor:
     def on_key(self, pressed: bool) -> None:
         if pressed and not self._ignoring() and not self.ledger.explains_event():
             self.pause.pause("a key was pressed")
+
+    def on_person(self, what: str) -> None:
+        """Input from a person's own device (`agent.safety.devices`): no time window explains it."""
+        if not self._ignoring() and not self.ledger.is_quiet():
+            self.pause.pause(what)
 
     @contextmanager
     def suspended(self) -> Iterator[None]:
@@ -122,8 +147,19 @@ class TakeoverMonitor:
                                      on_click=keep_listening(self.on_click),
                                      on_scroll=keep_listening(self.on_scroll))
         start_listener(self._mouse)
+        try:
+            from agent.safety.devices import DeviceWatch
+
+            devices = DeviceWatch(keep_listening(self.on_person))
+            devices.start()
+            self._devices = devices
+        except Exception:  # no XInput2 here: the ledger alone judges (as for input through XTest)
+            self._devices = None
 
     def stop(self) -> None:
+        if self._devices is not None:
+            self._devices.stop()
+            self._devices = None
         if self._mouse is not None:
             from agent.safety.hotkeys import stop_listener
 
