@@ -8,10 +8,11 @@ through XTest (xdotool, a VNC viewer), the agent keeps a ledger of what it is do
 the guarded executor marks each input call as busy (plus a grace period for events that arrive late)
 and records where it leaves the pointer. The `TakeoverMonitor` hears every pointer and key event
 (pynput's XRecord listeners) and calls any event the ledger cannot explain foreign: a key or button
-pressed while the agent is not acting, or the pointer moving while the agent is not moving it (a
-`type`, a `key` or a click where the pointer already is moves nothing) to anywhere but where the
-agent left it. Through XTest, a key or button press within the grace after the agent's own input is
-taken for the agent's. A foreign event pauses the run (`control.Pause`); only the resume hotkey,
+pressed while the agent is not acting (a key while it clicks or drags somewhere counts: those type
+no keys), or the pointer moving while the agent is not moving it (a `type`, a `key` or a click where
+the pointer already is moves nothing) to anywhere but where the agent left it. Through XTest, a
+button press, or a motion, within the grace after the agent's own pointer input is taken for the
+agent's. A foreign event pauses the run (`control.Pause`); only the resume hotkey,
 SIGUSR1 or `Pause.resume` ends the pause. Key releases are ignored, so letting go of the resume
 hotkey does not pause again; while a person answers a confirmation the monitor is `suspended`, and
 just after (and after a resume) the ledger is `quiet`.
@@ -44,6 +45,7 @@ class InputLedger:
         self._quiet_until = 0.0  # a person's answer or resume: every event is explained
         self._late_until = 0.0  # late events of the agent's own calls
         self._late_motion_until = 0.0  # late motion of the agent's own pointer moves
+        self._late_keys_until = 0.0  # late key events: only calls that keep the pointer still type keys
         self._pointer: Point | None = None
 
     @contextmanager
@@ -63,6 +65,8 @@ class InputLedger:
                 if moving:
                     self._late_motion_until = max(self._late_motion_until, self.clock() + self.grace_s)
                     self._pointer = pointer_after
+                else:
+                    self._late_keys_until = max(self._late_keys_until, self.clock() + self.grace_s)
 
     def expect_pointer(self, point: Point | None) -> None:
         """Where the pointer is known to be now (at the start, after a person has answered)."""
@@ -79,8 +83,15 @@ class InputLedger:
         with self._lock:
             return self.clock() < self._quiet_until
 
+    def explains_key(self) -> bool:
+        """True if a key press now is the agent's own: a call that moves the pointer (a click somewhere, a
+        drag) types no key, so neither it nor its grace explains one."""
+        with self._lock:
+            now = self.clock()
+            return self._busy > self._moving or now < self._late_keys_until or now < self._quiet_until
+
     def explains_event(self) -> bool:
-        """True if a key or button event now is the agent's own."""
+        """True if a button or wheel event now is the agent's own."""
         with self._lock:
             now = self.clock()
             return self._busy > 0 or now < self._late_until or now < self._quiet_until
@@ -117,7 +128,7 @@ class TakeoverMonitor:
             self.pause.pause(f"the wheel turned at ({int(x)}, {int(y)})")
 
     def on_key(self, pressed: bool) -> None:
-        if pressed and not self._ignoring() and not self.ledger.explains_event():
+        if pressed and not self._ignoring() and not self.ledger.explains_key():
             self.pause.pause("a key was pressed")
 
     def on_person(self, what: str) -> None:

@@ -37,6 +37,7 @@ def test_the_agents_own_input_does_not_pause() -> None:
     with ledger.acting(pointer_after=(100, 100)):
         mon.on_move(50, 50)  # on the way
         mon.on_click(100, 100, "left", True)
+    with ledger.acting():  # typing (keys only: a click somewhere types no key)
         mon.on_key(True)
     clock.now += 0.1
     mon.on_move(100, 100)  # late events, within the grace period

@@ -62,3 +62,25 @@ def test_a_persons_device_is_not_a_takeover_while_they_answer_or_just_after() ->
     clock.now += 1
     mon.on_person("a key was pressed (keyboard)")
     assert pause.paused
+
+
+def test_a_key_pressed_while_or_just_after_the_agent_clicks_somewhere_is_a_person() -> None:
+    mon, ledger, pause, clock = setup()
+    with ledger.acting(pointer_after=(40, 40)):  # a click at a point types no key
+        mon.on_click(40, 40, "left", True)
+        assert not pause.paused
+        clock.now += 0.01
+    clock.now += 0.04  # 40 ms after the click: within the grace for its own late button events
+    mon.on_click(40, 40, "left", False)
+    assert not pause.paused
+    mon.on_key(True)
+    assert pause.paused and pause.reason == "a key was pressed"
+
+
+def test_late_keys_of_the_agents_typing_are_its_own() -> None:
+    mon, ledger, pause, clock = setup()
+    with ledger.acting():
+        mon.on_key(True)
+    clock.now += 0.1
+    mon.on_key(True)
+    assert not pause.paused
