@@ -57,17 +57,34 @@ class TraceSettings(_Section):
     png_compress_level: int = Field(1, ge=0, le=9)
 
 
+DIALECT_NAMES = ("auto", "qwen2.5-vl", "qwen3-vl", "ui-tars-1.5", "gta1", "ui-venus-ground", "holo1.5")
+
+
+class GrounderSettings(_Section):
+    """`model.grounder`: a second model that turns a described target into a point (empty name: none)."""
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    name: str = ""
+    base_url: str = Field("http://127.0.0.1:8000/v1", pattern=r"^https?://")
+    dialect: Literal[DIALECT_NAMES] = "auto"  # type: ignore[valid-type]
+    min_pixels: int | None = Field(None, ge=28 * 28, le=16384 * 28 * 28)
+    max_pixels: int | None = Field(None, ge=28 * 28, le=16384 * 28 * 28)
+
+
 class ModelSettings(_Section):
-    """The Qwen2.5-VL policy: which backend and model, image budget, generation, loading."""
+    """The Qwen-VL-family policy: which backend, model and dialect, image budget, generation, loading."""
 
     backend: Literal["transformers", "openai"] = "transformers"
     name: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", min_length=1)
+    dialect: Literal[DIALECT_NAMES] = "auto"  # type: ignore[valid-type]
     base_url: str = Field("http://127.0.0.1:8000/v1", pattern=r"^https?://")
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    min_pixels: int = Field(3136, ge=28 * 28, le=16384 * 28 * 28)
-    max_pixels: int = Field(1280 * 28 * 28, ge=28 * 28, le=16384 * 28 * 28)
+    min_pixels: int | None = Field(None, ge=28 * 28, le=16384 * 28 * 28)
+    max_pixels: int | None = Field(None, ge=28 * 28, le=16384 * 28 * 28)
     history_images: int = Field(1, ge=1, le=16)
+    extended_actions: bool = False
     max_new_tokens: int = Field(256, ge=1, le=8192)
+    think_tokens: int = Field(1024, ge=0, le=32768)
     temperature: float = Field(0.1, ge=0, le=2)
     top_p: float = Field(0.001, gt=0, le=1)
     top_k: int = Field(1, ge=0)
@@ -82,10 +99,11 @@ class ModelSettings(_Section):
     cuda_graphs: bool = True
     compile_decode: bool = False
     resize_on_device: bool = True
+    grounder: GrounderSettings = GrounderSettings()
 
     @model_validator(mode="after")
     def _pixel_range(self) -> ModelSettings:
-        if self.min_pixels > self.max_pixels:
+        if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
             raise ValueError(f"min_pixels ({self.min_pixels}) must not exceed max_pixels ({self.max_pixels})")
         return self
 

@@ -10,8 +10,8 @@ import pytest
 
 from agent.cli import main as cli
 from agent.config import ConfigError, load_settings
+from agent.errors import EnvironmentProblem
 from agent.run.policy_factory import build_backend, build_policy, describe, qwen_options
-from agent.run.runner import EnvironmentProblem
 from policies.qwen.backends.openai_backend import OpenAIBackend
 from policies.qwen.errors import BackendError
 
@@ -22,7 +22,10 @@ def test_model_defaults_match_the_issue_and_config_yaml() -> None:
     m = load_settings(None).model
     assert (m.backend, m.name, m.base_url, m.api_key_env) == (
         "transformers", "Qwen/Qwen2.5-VL-7B-Instruct", "http://127.0.0.1:8000/v1", "OPENAI_API_KEY")
-    assert (m.min_pixels, m.max_pixels, m.history_images) == (3136, 1280 * 28 * 28, 1)
+    assert (m.min_pixels, m.max_pixels, m.history_images) == (None, None, 1)  # None: the dialect's budget
+    assert (m.dialect, m.extended_actions, m.grounder.name) == ("auto", False, "")
+    o = qwen_options(load_settings(None))  # Qwen2.5-VL-7B-Instruct: the processor's class default budget
+    assert (o.min_pixels, o.max_pixels, o.extended_actions) == (3136, 1280 * 28 * 28, False)
     assert (m.temperature, m.top_p, m.top_k, m.repetition_penalty) == (0.1, 0.001, 1, 1.05)
     assert (m.device_map, m.dtype, m.attn_implementation, m.decoding) == ("auto", "bfloat16", "auto", "free")
     assert load_settings(ROOT / "config.yaml").model == m
@@ -30,7 +33,8 @@ def test_model_defaults_match_the_issue_and_config_yaml() -> None:
 
 @pytest.mark.parametrize(("overrides", "fragment"), [
     ({"model.backend": "vllm"}, "model.backend"),
-    ({"model.min_pixels": 2_000_000}, "must not exceed max_pixels"),
+    ({"model.min_pixels": 2_000_000, "model.max_pixels": 1_000_000}, "must not exceed max_pixels"),
+    ({"model.dialect": "qwen4-vl"}, "model.dialect"),
     ({"model.max_pixels": 100}, "model.max_pixels"),
     ({"model.base_url": "127.0.0.1:8000"}, "model.base_url"),
     ({"model.api_key_env": "sk-123"}, "model.api_key_env"),
@@ -54,7 +58,7 @@ def test_policy_options_follow_the_config() -> None:
 def test_openai_backend_from_config() -> None:
     settings = load_settings(None, {"model.backend": "openai", "model.name": "served", "model.retries": 1,
                                     "model.request_timeout_s": 5, "model.temperature": 0.0})
-    backend = build_backend(settings, env={"OPENAI_API_KEY": "k"})
+    backend = build_backend(settings, env={"OPENAI_API_KEY": "k"}, check=False)
     assert isinstance(backend, OpenAIBackend)
     o = backend.options
     assert (o.model, o.api_key, o.retries, o.timeout_s, o.temperature) == ("served", "k", 1, 5.0, 0.0)
@@ -67,8 +71,14 @@ def _fake_transformers_module(monkeypatch: pytest.MonkeyPatch, error: BaseExcept
         def __init__(self, settings: object) -> None:
             raise error
 
+    class TransformersOptions:
+        @staticmethod
+        def of(settings: object, **changes: object) -> object:
+            return settings
+
     module = types.ModuleType("policies.qwen.backends.transformers_backend")
     module.TransformersBackend = TransformersBackend  # type: ignore[attr-defined]
+    module.TransformersOptions = TransformersOptions  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "policies.qwen.backends.transformers_backend", module)
 
 
@@ -82,7 +92,7 @@ def test_transformers_failures_become_environment_problems(
 ) -> None:
     _fake_transformers_module(monkeypatch, error)
     with pytest.raises(EnvironmentProblem, match=fragment) as info:
-        build_backend(load_settings(None, {"model.name": "nope"}))
+        build_backend(load_settings(None, {"model.name": "./nope"}))
     assert "\n" not in str(info.value)
 
 
@@ -100,6 +110,7 @@ def test_run_overrides_the_model_settings_and_keeps_backend_for_the_model(monkey
         raise SystemExit(0)
 
     monkeypatch.setattr("agent.run.runner.execute", fake_execute)
+    monkeypatch.setattr("agent.run.policy_factory.reachable", lambda url: None)  # no server at h:1 in tests
     monkeypatch.setattr("agent.run.runner.build_computer", lambda settings: types.SimpleNamespace(close=lambda: None))
     with pytest.raises(SystemExit):
         cli.main(["run", "open the menu", "--backend", "openai", "--model", "m", "--base-url", "http://h:1/v1",
@@ -107,7 +118,8 @@ def test_run_overrides_the_model_settings_and_keeps_backend_for_the_model(monkey
     s = seen["settings"]
     assert (s.model.backend, s.model.name, s.model.base_url) == ("openai", "m", "http://h:1/v1")
     assert s.executor.backend == "pynput" and s.loop.max_steps == 7 and s.safety.dry_run is True
-    assert seen["task"] == "open the menu" and seen["header"]["model"]["name"] == "m"
+    assert seen["task"] == "open the menu" and seen["header"].model["name"] == "m"
+    assert seen["header"].model["dialect"] == "qwen2.5-vl"  # the trace header records the dialect
     assert isinstance(seen["policy"].backend, OpenAIBackend)
 
 

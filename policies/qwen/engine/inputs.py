@@ -102,11 +102,17 @@ def prepare_inputs(
     tensors["input_ids"], tensors["attention_mask"] = input_ids, torch.ones_like(input_ids)
     if mm_token_types:
         tensors["mm_token_type_ids"] = (input_ids == image_token_id).to(torch.long)
-    text = expand_image_pads("".join(t for _, t in pieces), counts) if counts else "".join(t for _, t in pieces)
+    text = _rendered(pieces, counts)
     return PreparedInputs(
         text=text, tensors=tensors, prompt_tokens=len(ids), vision_tokens=sum(counts),
         image_sizes=tuple((image.width, image.height) for image in images),
     )
+
+
+def _rendered(pieces: Sequence[tuple[bool, str]], counts: Sequence[int]) -> str:
+    """The text the ids stand for: each image's pad markup repeated as many times as its tokens."""
+    images = iter(counts)
+    return "".join(t * next(images) if markup and t == IMAGE_PAD else t for markup, t in pieces)
 
 
 def token_ids(tokenizer: Any, pieces: Sequence[tuple[bool, str]], counts: Sequence[int]) -> list[int]:
