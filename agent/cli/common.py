@@ -16,6 +16,13 @@ from agent.run.runner import RunReport
 
 
 class Parser(argparse.ArgumentParser):
+    """Every parser of the CLI: no abbreviated flags (`--max-step` is an error, not `--max-steps`), and
+    usage errors exit BAD_INPUT naming --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
@@ -37,7 +44,30 @@ def settings_from(args: argparse.Namespace, flags: dict[str, str] | None = None,
         "executor.backend": getattr(args, "backend", None),
         **extra,
     }
-    return load_settings(path, overrides, {**FLAGS, **(flags or {})})
+    settings = load_settings(path, overrides, {**FLAGS, **(flags or {})})
+    if not Path(settings.trace.dir).is_absolute():  # trace paths are printed and handed on: absolute everywhere
+        overrides["trace.dir"] = str(Path(settings.trace.dir).absolute())
+        settings = load_settings(path, overrides, {**FLAGS, **(flags or {})})
+    return settings
+
+
+def watch_flags(p: argparse.ArgumentParser) -> None:
+    """--quiet, --json and --console: how a run is watched (agent.watch, agent.console)."""
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="no step lines, only the summary at the end")
+    shown.add_argument("--json", dest="json_events", action="store_true",
+                       help="one JSON object per line on stdout: the trace's own lines (header, steps, events, end)")
+    p.add_argument("--console", action="store_true",
+                   help="serve the local web console for this run (its URL, with a token, is printed)")
+
+
+def run_watched(args: argparse.Namespace, settings: Settings, task: str, policy: Any, origin: Any) -> int:
+    """Run `task` with the live view (and the console, if asked), print the summary, return the exit code."""
+    from agent.run.runner import execute
+    from agent.watch.session import Watch, mode_of
+
+    with Watch(settings, mode_of(args), getattr(args, "console", False)) as watch:
+        return watch.finish(execute(task, policy, settings, origin, hooks=watch.hooks()))
 
 
 def report(run: RunReport) -> int:
@@ -46,5 +76,5 @@ def report(run: RunReport) -> int:
     print(f"status: {r.status} ({r.reason}); steps: {r.steps}")
     if r.answer is not None:
         print(f"answer: {r.answer}")
-    print(f"trace: {run.trace_dir}")
+    print(f"trace: {Path(run.trace_dir).absolute()}")
     return r.exit_code

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from actions.errors import CANCELLED, DeskpilotError
-from agent.cli.common import Parser, report, settings_from
+from agent.cli.common import Parser, run_watched, settings_from, watch_flags
 from agent.config import ConfigError, Settings
 from agent.errors import EnvironmentProblem
 from agent.traces.lines import Origin
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="deskpilot", description="A desktop agent: observe, decide, gate, act.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     replay = sub.add_parser("replay", help="replay a task script (YAML/JSON) or a trace directory")
     replay.add_argument("path", help="a task script file or a trace directory")
@@ -46,15 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--reground", action="store_true", default=None,
                         help="a trace: let the configured model find targets that moved beyond recognition")
     _common(replay)
+    watch_flags(replay)
     replay.set_defaults(handler=_replay)
     run = sub.add_parser("run", help="do TASK on this desktop with the Qwen2.5-VL policy")
     run.add_argument("task", help="what to do, in words")
     _run_args(run)
+    watch_flags(run)
     run.set_defaults(handler=_run)
     demo = sub.add_parser("demo", help="run a bundled task on a private virtual display and sandbox app")
     demo.add_argument("--trace-dir", help="where to write the trace (default: trace.dir of the config)")
     demo.add_argument("--config", help="config file (default: ./config.yaml if present)")
     demo.add_argument("--executor", dest="backend", choices=["pyautogui", "pynput"], help="executor backend")
+    demo.add_argument("--watch", action="store_true",
+                      help="show the private display read-only in a browser (x11vnc + websockify + noVNC; URL printed)")
+    watch_flags(demo)
     demo.set_defaults(handler=_demo)
     _bench_parsers(sub.add_parser("bench", help="measure: bench loop | bench settle | bench model"))
     from agent.cli.daemon import add_commands
@@ -63,7 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     from agent.cli.traces import add_commands as add_trace_commands
 
     add_trace_commands(sub)  # record, script-from, report, export
+    from agent.cli.extras import add_commands as add_extra_commands
+
+    add_extra_commands(sub)  # console, sandbox
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("deskpilot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _bench_parsers(bench: argparse.ArgumentParser) -> None:
@@ -156,26 +174,35 @@ def _replay(args: argparse.Namespace) -> int:
 
         request = replay_request(args.path, args.var, args.dry_run, args.max_steps, args.trace_dir,
                                  verify=False if args.no_verify else None, reground=args.reground)
-        code = submit_or_none(settings, request, note=_daemon_executor_note(args.backend))
+        code = submit_or_none(settings, request, note=_daemon_executor_note(args.backend), view=_view(args))
         if code is not None:
             return code
     if args.max_steps is None:  # a script runs to its end: one step per action plus the final one
         settings = settings_from(args, {"loop.max_steps": f"{args.path} ({len(policy.steps)} steps)"},
                                  **{"loop.max_steps": max(settings.loop.max_steps, len(policy.steps) + 1)})
     if Path(args.path).is_dir() or Path(args.path).name == TRACE_FILE:  # a trace: replay that verifies
-        from agent.replay.verify import replay_trace
+        from agent.replay.verify import prepare_replay
 
         verify = False if args.no_verify else None  # None: replay.verify of the config
-        return report(replay_trace(args.path, settings, verify, args.reground))
-    return _play(task, policy, settings, str(args.path))
+        prepared = prepare_replay(args.path, settings, verify, args.reground)
+        try:
+            return run_watched(args, settings, prepared.task, prepared.policy, prepared.origin)
+        finally:
+            prepared.close()
+    return _play(args, task, policy, settings, str(args.path))
 
 
-def _play(task: str, policy: Any, settings: Settings, source: str) -> int:
+def _view(args: argparse.Namespace) -> Any:
+    from agent.watch.session import mode_of
+    from agent.watch.view import LiveView
+
+    return LiveView(mode_of(args))
+
+
+def _play(args: argparse.Namespace, task: str, policy: Any, settings: Settings, source: str) -> int:
     """Run a replay; a script that names targets gets the configured model to ground them."""
-    from agent.run.runner import execute
-
     if not (isinstance(policy, NeedsGrounder) and policy.targets):
-        return report(execute(task, policy, settings, Origin(source=source)))
+        return run_watched(args, settings, task, policy, Origin(source=source))
     from agent.run.policy_factory import build_policy, describe
 
     try:
@@ -185,14 +212,14 @@ def _play(task: str, policy: Any, settings: Settings, source: str) -> int:
                                  f"on the screen, and none can be used: {exc}") from None
     try:
         origin = Origin(source=source, model=describe(settings))
-        return report(execute(task, policy.with_grounder(grounder), settings, origin))
+        return run_watched(args, settings, task, policy.with_grounder(grounder), origin)
     finally:
         grounder.close()
 
 
 def _run(args: argparse.Namespace) -> int:
     from agent.run.policy_factory import build_policy, describe
-    from agent.run.runner import build_computer, execute
+    from agent.run.runner import build_computer
 
     if not args.task.strip():
         raise ConfigError("the task must not be empty: say what to do, e.g. deskpilot run \"open the file menu\"")
@@ -202,13 +229,13 @@ def _run(args: argparse.Namespace) -> int:
         from agent.daemon.client import run_request, submit_or_none
 
         code = submit_or_none(settings, run_request(args.task, args.dry_run, args.max_steps, args.trace_dir),
-                              note=_daemon_executor_note(args.backend))
+                              note=_daemon_executor_note(args.backend), view=_view(args))
         if code is not None:
             return code
     build_computer(settings).close()  # no usable display: say so before a model is loaded
     policy = build_policy(settings)
     try:  # execute builds its own computer: on a real desktop the window rules, kill key and takeover apply
-        return report(execute(args.task, policy, settings, Origin(model=describe(settings))))
+        return run_watched(args, settings, args.task, policy, Origin(model=describe(settings)))
     finally:
         policy.close()
 
@@ -224,7 +251,7 @@ def _daemon_executor_note(backend: str | None, flag: str = "--executor") -> str:
 def _demo(args: argparse.Namespace) -> int:
     from agent.cli.demo import run_demo
 
-    return run_demo(settings_from(args))
+    return run_demo(settings_from(args), args)
 
 
 if __name__ == "__main__":  # pragma: no cover

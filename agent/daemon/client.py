@@ -145,7 +145,7 @@ def run_request(task: str, dry_run: bool | None = None, max_steps: int | None = 
 
 
 def submit_or_none(settings: Settings, request: Submit, env: Mapping[str, str] | None = None,
-                   confirm: Confirm | None = None, note: str = "") -> int | None:
+                   confirm: Confirm | None = None, note: str = "", view: Any = None) -> int | None:
     """Run `request` on the daemon and return its exit code; None when no daemon answers.
 
     `note`: one more line to print once the daemon takes the task (an option of this command it ignores)."""
@@ -159,15 +159,20 @@ def submit_or_none(settings: Settings, request: Submit, env: Mapping[str, str] |
     if note:
         print(f"deskpilot: {note}", file=sys.stderr, flush=True)
     silence = max(settings.daemon.client_timeout_s, SILENT_HEARTBEATS * settings.daemon.heartbeat_s)
-    return stream(sock, request, confirm or ask_on_tty, silence_s=silence)
+    return stream(sock, request, confirm or ask_on_tty, silence_s=silence, view=view)
 
 
 def stream(sock: socket.socket, submit: BaseModel, confirm: Confirm, out: IO[str] | None = None,
-           err: IO[str] | None = None, silence_s: float = 30.0) -> int:
+           err: IO[str] | None = None, silence_s: float = 30.0, view: Any = None) -> int:
     """Send `submit` on `sock`, follow the task to its end, return the exit code. Silence for `silence_s`
     (the daemon sends a heartbeat every few seconds) ends it with 1; SIGINT, SIGTERM or SIGHUP cancel the
-    task in the daemon and end it with 3."""
+    task in the daemon and end it with 3. `view`: the live view (agent.watch.view.LiveView) that shows
+    steps, notices and the summary, as for a run in this process (default: plain lines)."""
     out, err = out or sys.stdout, err or sys.stderr
+    if view is None:
+        from agent.watch.view import LiveView
+
+        view = LiveView("plain", out, err)
     task: list[str] = []
     with sock, _signals_raise():
         try:
@@ -182,7 +187,7 @@ def stream(sock: socket.socket, submit: BaseModel, confirm: Confirm, out: IO[str
                 reply = decode_reply(line)
                 if isinstance(reply, Queued) and not task:
                     task.append(reply.id)
-                code = _show(reply, sock, confirm, out, err)
+                code = _show(reply, sock, confirm, out, err, view)
                 if code is not None:
                     return code
         except (KeyboardInterrupt, Signalled) as exc:
@@ -240,29 +245,40 @@ def _say(err: IO[str], line: str) -> None:
         pass
 
 
-def _show(reply: Any, sock: socket.socket, confirm: Confirm, out: IO[str], err: IO[str]) -> int | None:
+def _show(reply: Any, sock: socket.socket, confirm: Confirm, out: IO[str], err: IO[str], view: Any) -> int | None:
     match reply:
         case Queued(id=task_id, position=ahead):
             print(f"task {task_id} queued" + (f": {ahead} task(s) ahead" if ahead else ""), file=err, flush=True)
         case Started(id=task_id, trace_dir=trace_dir):
             print(f"task {task_id} started; trace: {trace_dir}", file=err, flush=True)
+            view.started(Path(trace_dir))
         case StepEvent():
-            print(step_line(reply), file=err, flush=True)
-        case Notice(message=message):
-            print(f"deskpilot: {message}", file=err, flush=True)
+            view.step(_step_of(reply))
+        case Notice(event=event, message=message):
+            view.notice(event, message, echo=True)
         case ConfirmRequest():
-            answer = ConfirmAnswer(type="confirm", question=reply.question, approve=bool(confirm(reply)))
-            sock.sendall(encode(answer))
+            with view.asking():
+                approve = bool(confirm(reply))
+            sock.sendall(encode(ConfirmAnswer(type="confirm", question=reply.question, approve=approve)))
         case End():
-            print(f"status: {reply.status} ({reply.reason}); steps: {reply.steps}", file=out)
-            if reply.answer is not None:
-                print(f"answer: {reply.answer}", file=out)
-            print(f"trace: {reply.trace_dir}", file=out, flush=True)
-            return reply.exit_code
+            return view.finish(reply.status, reply.reason, reply.steps, reply.answer, reply.trace_dir,
+                               reply.exit_code)
         case ErrorReply():
             print(f"deskpilot: the daemon refused: {reply.message} ({reply.code})", file=err)
             return 2 if reply.code in BAD_INPUT_CODES else 1
     return None
+
+
+def _step_of(event: StepEvent) -> Any:
+    """The trace's step line the event carries (`line`), or one built from the event's own fields."""
+    from agent.traces.lines import LineError, StepLine
+
+    data = event.line or {"index": event.index, "action": event.action, "verdict": event.verdict,
+                          "outcome": event.outcome, "timings_ms": event.timings_ms, "error": event.error}
+    try:
+        return StepLine.from_json(data)
+    except LineError:
+        return StepLine.from_json({**data, "action": None, "verdict": None, "policy": None})
 
 
 def step_line(event: StepEvent) -> str:

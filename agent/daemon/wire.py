@@ -139,6 +139,7 @@ class StepEvent(_Reply):
     outcome: dict[str, str]
     timings_ms: dict[str, float]
     error: str | None = None
+    line: dict[str, Any] | None = None  # the step as the trace records it (agent.traces.lines.StepLine)
 
 
 class ConfirmRequest(_Reply):

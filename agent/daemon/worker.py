@@ -279,7 +279,8 @@ class Worker:
         self._send(task_id, StepEvent(id=task_id, index=line.index, action=line.action,
                                       verdict=None if line.verdict is None else line.verdict.to_json(),
                                       outcome=line.outcome.to_json(),
-                                      timings_ms={k: float(v) for k, v in line.timings_ms.items()}, error=line.error))
+                                      timings_ms={k: float(v) for k, v in line.timings_ms.items()}, error=line.error,
+                                      line=line.to_json()))
 
     def _send(self, task_id: str, message: Any) -> None:
         session = self.sessions.get(task_id)

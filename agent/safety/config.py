@@ -128,6 +128,7 @@ class SafetySettings(_Section):
     dry_run: bool = False
     confirm: Literal["never", "risky", "always"] = "risky"
     confirm_timeout_s: float = Field(30.0, gt=0, le=3600)
+    confirm_via: Literal["terminal", "console", "desktop"] = "terminal"  # where the person is asked
     kill_hotkey: str = "ctrl+alt+shift+k"
     hotkeys: HotkeyLists = HotkeyLists()
     text: TextRules = TextRules()

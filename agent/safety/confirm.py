@@ -6,6 +6,8 @@ prints its path, then waits for y/n. Anything but "y"/"yes" is a no; no answer w
 is a no; the run being stopped while it waits is a no. `SuspendingConfirmer` keeps the takeover
 monitor from mistaking the person's answer for a takeover. Where no terminal is attached the
 runner uses `actions.gate.RefuseConfirmer` (the daemon will route questions to its client).
+`TerminalConfirmer` is the terminal one for the CLI's watched runs (`safety.confirm_via: terminal`);
+the console's (agent.console.hub) and the desktop dialog's (agent.safety.confirm_desktop) are the others.
 Not for: deciding what needs confirmation (the gate and the confirm mode do).
 """
 
@@ -16,7 +18,8 @@ import os
 import select
 import threading
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -125,3 +128,34 @@ def read_line(fd: int, timeout_s: float, stop: threading.Event | None = None) ->
         if b"\n" in buffer:
             return buffer.split(b"\n", 1)[0].decode("utf-8", "replace")
     return None
+
+
+class TerminalConfirmer:
+    """`safety.confirm_via: terminal` for a run whose trace directory is known only once it starts.
+
+    `directory()` names it at the first question; without a terminal every question is refused
+    (`unavailable`), as `RefuseConfirmer` does. `quiet()` is held while asking (the live view's
+    spinner keeps still), so nothing is drawn over the question."""
+
+    def __init__(self, directory: Callable[[], Path | None], timeout_s: float, stop: threading.Event | None = None,
+                 quiet: Callable[[], AbstractContextManager[None]] | None = None) -> None:
+        self.directory, self.timeout_s, self.stop = directory, timeout_s, stop
+        self.quiet = quiet or nullcontext
+        self._tty: TtyConfirmer | None = None
+
+    def ask(self, action: Action, verdict: Verdict, shot: Screenshot) -> Confirmation:
+        if not has_terminal():
+            return Confirmation(False, "unavailable", "no one to ask (no terminal)")
+        if self._tty is None:
+            self._tty = TtyConfirmer(self.directory() or Path.cwd(), self.timeout_s, self.stop)
+        with self.quiet():
+            return self._tty.ask(action, verdict, shot)
+
+
+def has_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False

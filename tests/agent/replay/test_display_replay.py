@@ -206,7 +206,7 @@ def test_demo_that_does_not_change_the_app_reports_without_a_traceback(
     tmp_path: Path, config: str, code: int, said: str
 ) -> None:
     (tmp_path / "c.yaml").write_text(config)
-    proc = demo(tmp_path, "--config", str(tmp_path / "c.yaml"))
+    proc = demo(tmp_path, "--config", str(tmp_path / "c.yaml"), "--quiet")  # --quiet: no live step lines
     assert proc.returncode == code and said in proc.stdout and "trace: " in proc.stdout, proc.stdout + proc.stderr
     assert proc.stderr == ""
 
@@ -217,7 +217,7 @@ def test_demo_whose_app_never_saves_is_a_one_line_error(tmp_path: Path) -> None:
     script.write_text("steps:\n  - {action: left_click, coordinate: ['{{ok_button_x}}', '{{ok_button_y}}']}\n")
     patched = ("import sys; import agent.cli.demo as d; from agent.cli.main import main; "
                f"d.DEMO_SCRIPT = d.Path({str(script)!r}); sys.exit(main(sys.argv[1:]))")
-    proc = demo(tmp_path, python=("-c", patched))
+    proc = demo(tmp_path, "--quiet", python=("-c", patched))
     assert proc.returncode == 1 and "status: success" in proc.stdout, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "the app to save" in proc.stderr
