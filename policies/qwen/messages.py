@@ -40,8 +40,15 @@ class ModelRequest:
     grammar: Any = field(default=None, compare=False, repr=False)  # that grammar (a Dfa); None: the tool call's
     assistant_prefix: str = ""  # text the chat template puts after the assistant header (Thinking: "<think>\n")
     default_system: str | None = "You are a helpful assistant."  # what the template adds without a system turn
+    factor: int = 28  # the dialect's resize factor: each image costs W′·H′/factor² vision tokens
     # A threading.Event: once set, the backend stops generating and raises (the kill switch).
     stop: Any = field(default=None, compare=False, repr=False)
+
+
+def expected_vision_tokens(request: ModelRequest) -> int:
+    """Vision tokens the request's images cost when nobody resizes them again."""
+    return sum(p.image.width * p.image.height // (request.factor * request.factor)
+               for m in request.messages for p in m.parts if isinstance(p, ImagePart))
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class QwenPolicy:
         prefix = getattr(d, "assistant_prefix", "")
         request = ModelRequest(messages, max_new_tokens=o.max_new_tokens + (o.think_tokens if prefix else 0),
                                constrained=grammar is not None, grammar=grammar, stop=self.interrupt_event,
-                               assistant_prefix=prefix, default_system=d.default_system)
+                               assistant_prefix=prefix, default_system=d.default_system, factor=d.budget.factor)
         return self.backend.complete(request)
 
     def _remember(self, index: int, image: Image.Image) -> None:

@@ -6,6 +6,10 @@ chat template sees it byte for byte. Transport errors, 5xx and 429 are retried w
 backoff (honouring Retry-After); any other HTTP error raises `BackendError` at once with the status
 and an excerpt of the body. Proxies from the environment are not used (a local server must not be
 sent through a corporate proxy), and no environment variable is read here: the API key comes in.
+The server's reported prompt tokens are compared with the vision tokens the images cost as sent: fewer
+than the images alone, or more than the images plus every byte of text, means the server resized
+them (its own pixel budget), so every click would drift — `ServerRescaled`, one line naming the
+server setting to change.
 Not for: constrained decoding (an in-process transformers option; ignored here) or the prompt.
 """
 
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.qwen.errors import BackendError, GenerationInterrupted
-from policies.qwen.messages import ImagePart, Message, ModelReply, ModelRequest, TextPart
+from policies.qwen.messages import ImagePart, Message, ModelReply, ModelRequest, TextPart, expected_vision_tokens
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 EXCERPT = 300
@@ -46,6 +50,29 @@ class OpenAIOptions:
     max_backoff_s: float = 8.0
 
 
+class ServerRescaled(BackendError):
+    """The server resized the images itself (its pixel budget differs from ours); one line."""
+
+
+def check_vision_tokens(request: ModelRequest, prompt_tokens: int | None) -> None:
+    """Raise ServerRescaled when `prompt_tokens` cannot hold the images at the size they were sent."""
+    images = [p.image for m in request.messages for p in m.parts if isinstance(p, ImagePart)]
+    if prompt_tokens is None or not images:
+        return
+    vision = expected_vision_tokens(request)
+    text = sum(len(p.text.encode("utf-8")) for m in request.messages for p in m.parts if isinstance(p, TextPart))
+    ceiling = vision + text + 32 * (len(request.messages) + 1) + 4 * len(images)  # markup tokens per turn/image
+    if vision <= prompt_tokens <= ceiling:
+        return
+    largest = max(image.width * image.height for image in images)
+    way = "fewer" if prompt_tokens < vision else "more"
+    raise ServerRescaled(
+        f"the server reports {prompt_tokens} prompt tokens, {way} than the {vision} vision tokens of the images as "
+        f"sent: it resized them with its own pixel budget, so clicks would land in the wrong place; start it with "
+        f"a budget of at least these images (vLLM: --mm-processor-kwargs '{{\"max_pixels\": {largest}}}', "
+        f"SGLang the same), or set model.max_pixels to the server's")
+
+
 class OpenAIBackend:
     name = "openai"
 
@@ -62,11 +89,13 @@ class OpenAIBackend:
         data, attempts = _unless_stopped(lambda: self._post(body, request.stop), request.stop)
         total_ms = (time.perf_counter() - started) * 1000
         reply = _reply(data, self.url)
+        check_vision_tokens(request, reply["prompt_tokens"])
         timings = {"encode": round(encode_ms, 2), "request": round(total_ms - encode_ms, 2)}
         return ModelReply(
             text=reply["text"],
             prompt_tokens=reply["prompt_tokens"],
             completion_tokens=reply["completion_tokens"],
+            vision_tokens=expected_vision_tokens(request),
             timings_ms=timings,
             extra={"finish_reason": reply["finish_reason"], "attempts": attempts},
         )

@@ -69,7 +69,7 @@ def test_a_step_through_the_server_clicks_in_screen_coordinates(server: FakeOpen
     assert decision.meta["model_action"] == {"action": "left_click", "coordinate": [658, 364]}
     assert decision.meta["screen"] == [1920, 1080] and decision.meta["model"] == [1316, 728]
     assert decision.meta["vision_tokens"] == 1222
-    assert decision.meta["tokens"] == {"prompt": 1300, "completion": 24}
+    assert decision.meta["tokens"] == {"prompt": 1300, "completion": 24, "vision": 1222}
     assert decision.meta["finish_reason"] == "stop" and "request" in decision.meta["timings_ms"]
     (request,) = server.requests
     assert request.headers["authorization"] == "Bearer sk-test"

@@ -80,3 +80,29 @@ def test_task_text_is_text_never_special_tokens(tiny_qwen_dir: Path) -> None:
                            151655, True)
     joint = tokenizer(plain.text, add_special_tokens=False)["input_ids"]
     assert plain.tensors["input_ids"][0].tolist() == joint  # without such strings: exactly the joint tokenization
+
+
+@pytest.mark.parametrize(("prompt_tokens", "fragment"), [(700, "fewer than the 1222"), (9000, "more than the 1222")])
+def test_a_server_that_rescaled_the_image_stops_the_run_with_the_setting_to_change(
+    prompt_tokens: int, fragment: str
+) -> None:
+    import json
+
+    from openai_server import FakeOpenAIServer, Scripted, completion
+
+    from actions.fake import FakeComputer
+    from actions.geometry import Monitor
+    from policies.qwen.backends.openai_backend import OpenAIBackend, OpenAIOptions, ServerRescaled
+    from policies.qwen.policy import QwenOptions, QwenPolicy
+
+    answer = ('<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [1, 2]}}'
+              "\n</tool_call>")
+    with FakeOpenAIServer(lambda request: answer) as server:
+        server.queue.append(Scripted(200, json.dumps(completion(answer, prompt_tokens=prompt_tokens))))
+        policy = QwenPolicy(OpenAIBackend(OpenAIOptions(base_url=server.base_url, model="m")), QwenOptions())
+        shot = FakeComputer(monitor=Monitor(0, 0, 1920, 1080)).screenshot()
+        with pytest.raises(ServerRescaled, match=fragment) as info:
+            policy.decide("Press OK", shot, [])
+        message = str(info.value)
+        assert "\n" not in message and "max_pixels" in message and "958048" in message  # 1316×728, as sent
+        assert policy.decide("Press OK", shot, []).action is not None  # the budget as sent: 1300 tokens, fine
