@@ -100,6 +100,8 @@ class ModelSettings(_Section):
     compile_decode: bool = False
     resize_on_device: bool = True
     grounder: GrounderSettings = GrounderSettings()
+    zoom: bool = False
+    zoom_crop: float = Field(0.5, ge=0.05, le=1)
 
     @model_validator(mode="after")
     def _pixel_range(self) -> ModelSettings:

@@ -27,7 +27,9 @@ from agent.errors import EnvironmentProblem
 from policies.qwen.dialects import Dialect, detect, dialect_for, is_thinking
 from policies.qwen.errors import BackendError
 from policies.qwen.messages import ChatBackend
+from policies.qwen.planned import PlannedPolicy
 from policies.qwen.policy import QwenOptions, QwenPolicy
+from policies.qwen.zoom import ZoomOptions
 
 MODEL_EXTRA = "pip install 'deskpilot[model]'"
 HUB = ("huggingface.co", 443)
@@ -160,30 +162,46 @@ def qwen_options(settings: Settings, dialect: Dialect | None = None) -> QwenOpti
     )
 
 
-def build_policy(settings: Settings, backend: ChatBackend | None = None) -> QwenPolicy:
-    """The model policy on `backend` (built from settings when not given), speaking the resolved dialect."""
+def build_policy(settings: Settings, backend: ChatBackend | None = None) -> QwenPolicy | PlannedPolicy:
+    """The model policy on `backend` (built from settings when not given), speaking the resolved dialect;
+    with `model.grounder` named, the planner + grounder pair (the grounder's backend built here)."""
     dialect, _ = resolve_dialect(settings.model)
     if "agent" not in dialect.roles:
         raise EnvironmentProblem(f"{dialect.name} is a grounding model and cannot choose actions: set it as "
                                  "model.grounder and pick an agent model (qwen2.5-vl, qwen3-vl, ui-tars-1.5)")
     backend = backend if backend is not None else build_backend(settings)
-    return QwenPolicy(backend, qwen_options(settings, dialect), dialect)
+    policy = QwenPolicy(backend, qwen_options(settings, dialect), dialect)
+    if not settings.model.grounder.name:
+        return policy
+    return PlannedPolicy(policy, _grounder_policy(settings, backend), _zoom(settings))
 
 
-def build_grounder(settings: Settings, policy: QwenPolicy | None = None,
-                   backend: ChatBackend | None = None) -> QwenPolicy:
-    """The grounder: `model.grounder` when it names a model (its own dialect and budget), else `policy`
-    (or a policy built from `model`)."""
+def build_grounder(settings: Settings, backend: ChatBackend | None = None) -> QwenPolicy | PlannedPolicy:
+    """What finds described targets (script `target:` steps, replay re-grounding): `model.grounder` when it
+    names a model, else the model itself; zoomed with `model.zoom`."""
     g = settings.model.grounder
     if not g.name:
-        return policy if policy is not None else build_policy(settings, backend)
+        policy = build_policy(settings, backend)
+        if settings.model.zoom and isinstance(policy, QwenPolicy):
+            return PlannedPolicy(policy, policy, _zoom(settings))
+        return policy
+    grounder = _grounder_policy(settings, None)
+    return PlannedPolicy(grounder, grounder, _zoom(settings))
+
+
+def _grounder_policy(settings: Settings, planner_backend: ChatBackend | None) -> QwenPolicy:
+    g, m = settings.model.grounder, settings.model
     dialect, _ = resolve_dialect(g)
     low, high = _budget(g, dialect)
-    m = settings.model
-    backend = backend if backend is not None else _backend(g, m, None, True)
+    shared = planner_backend is not None and (g.name, g.backend) == (m.name, m.backend)
+    backend = planner_backend if shared else _backend(g, m, None, True)
     options = QwenOptions(min_pixels=low, max_pixels=high, max_new_tokens=m.max_new_tokens,
                           constrained=m.decoding == "constrained")
     return QwenPolicy(backend, options, dialect)
+
+
+def _zoom(settings: Settings) -> ZoomOptions | None:
+    return ZoomOptions(settings.model.zoom_crop) if settings.model.zoom else None
 
 
 def describe(settings: Settings) -> dict[str, object]:

@@ -105,7 +105,7 @@ def test_no_transformers_backend_module_at_all(monkeypatch: pytest.MonkeyPatch) 
 def test_run_overrides_the_model_settings_and_keeps_backend_for_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = {}
 
-    def fake_execute(task, policy, settings, header=None, computer=None):  # type: ignore[no-untyped-def]
+    def fake_execute(task, policy, settings, header=None, computer=None, **more):  # type: ignore[no-untyped-def]
         seen.update(task=task, settings=settings, header=header, policy=policy)
         raise SystemExit(0)
 
@@ -132,3 +132,27 @@ def test_run_rejects_an_executor_name_as_model_backend(capsys: pytest.CaptureFix
 def test_run_with_an_empty_task_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["run", "  ", "--backend", "openai"]) == 2
     assert "task must not be empty" in capsys.readouterr().err
+
+
+def test_a_named_grounder_makes_a_planner_grounder_pair_with_its_own_dialect() -> None:
+    from openai_server import FakeOpenAIServer
+
+    from agent.run.policy_factory import build_grounder
+    from policies.qwen.planned import PlannedPolicy
+
+    with FakeOpenAIServer(lambda request: "(1,2)") as server:
+        settings = load_settings(None, {
+            "model.backend": "openai", "model.name": "Qwen/Qwen3-VL-32B-Instruct", "model.base_url": server.base_url,
+            "model.grounder.backend": "openai", "model.grounder.name": "Salesforce/GTA1-7B-2507",
+            "model.grounder.base_url": server.base_url, "model.zoom": True, "model.zoom_crop": 0.25})
+        policy = build_policy(settings)
+        assert isinstance(policy, PlannedPolicy)
+        assert (policy.planner.dialect.name, policy.grounder.dialect.name) == ("qwen3-vl", "gta1")
+        assert policy.grounder.options.max_pixels == 4096 * 2160 and policy.zoom.crop == 0.25
+        assert describe(settings)["grounder"] == {"backend": "openai", "name": "Salesforce/GTA1-7B-2507",
+                                                  "dialect": "gta1"}
+        grounder = build_grounder(settings)
+        assert isinstance(grounder, PlannedPolicy) and grounder.grounder.dialect.name == "gta1"
+    alone = load_settings(None, {"model.backend": "openai", "model.name": "Hcompany/Holo1.5-7B"})
+    with pytest.raises(EnvironmentProblem, match="grounding model"):
+        build_policy(alone, backend=OpenAIBackend.__new__(OpenAIBackend))

@@ -66,6 +66,9 @@ class Dialect(Protocol):
     def parse_point(self, text: str, frame: ModelFrame) -> Point:
         """The screen point a grounding answer names; `ParseError` with a one-line reason."""
 
+    def target_words(self, text: str) -> str:
+        """What an agent answer says it points at, in words ("" when it says nothing), for a grounder."""
+
 
 def frame_for(dialect: Dialect, width: int, height: int, min_pixels: int, max_pixels: int) -> ModelFrame:
     """The frame a W×H screen gets under `dialect` with the configured pixel budget."""

@@ -97,6 +97,9 @@ class Grounder:
     def ground_messages(self, target: str, image: Image.Image, frame: ModelFrame) -> tuple[Message, ...]:
         return self.ask(target, image, frame)
 
+    def target_words(self, text: str) -> str:
+        raise no_agent(self.name)
+
     def parse_point(self, text: str, frame: ModelFrame) -> Point:
         if not isinstance(text, str):
             raise ParseError(f"expected text, got {type(text).__name__}")

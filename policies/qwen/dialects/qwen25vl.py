@@ -75,6 +75,26 @@ class Qwen25VL:
     def parse_point(self, text: str, frame: ModelFrame) -> Point:
         return point_of(parse_reply(text, frame))
 
+    def target_words(self, text: str) -> str:
+        """What the answer says it points at, in words (the thought before the call), for a grounder."""
+        return last_sentence(before_call(text))
+
+
+def before_call(text: str) -> str:
+    """The text before the first tool-call tag (a thought), past a `</think>`."""
+    text = text.split("</think>", 1)[-1]
+    cut = min((i for tag in ("<tool_call>", "⚗", "📐") if (i := text.find(tag)) >= 0), default=len(text))
+    return text[:cut].strip()
+
+
+def last_sentence(text: str) -> str:
+    """The last non-empty sentence of `text` (models summarise their next move there), at most 300 chars."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    parts = [p.strip() for p in lines[-1].replace("! ", ". ").replace("? ", ". ").split(". ") if p.strip()]
+    return (parts[-1] if parts else lines[-1]).strip().rstrip(".")[:300]
+
 
 def point_of(parsed: ParsedCall) -> Point:
     point = first_point(parsed.action)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from actions.geometry import Point
 from policies.base import StepRecord
 from policies.qwen.dialects.base import Budget, Role
-from policies.qwen.dialects.qwen25vl import BASE_ACTIONS, EXTRA_ACTIONS, point_of
+from policies.qwen.dialects.qwen25vl import BASE_ACTIONS, EXTRA_ACTIONS, before_call, last_sentence, point_of
 from policies.qwen.messages import ImagePart, Message, TextPart
 from policies.qwen.parse import ParsedCall, parse_reply
 from policies.qwen.prompt import FN_CALL_TEMPLATE, model_arguments, tool_call_text
@@ -155,6 +155,11 @@ class Qwen3VL:
 
     def parse_point(self, text: str, frame: ModelFrame) -> Point:
         return point_of(parse_reply(text, frame))
+
+    def target_words(self, text: str) -> str:
+        """The answer's "Action:" line (a short imperative naming the target), else its thought."""
+        action = _action_line(text.split("</think>", 1)[-1]).strip().strip('"').rstrip(".")
+        return action[:300] if action else last_sentence(before_call(text))
 
 
 def _recent(history: Sequence[StepRecord], count: int, images: Mapping[int, Image.Image]) -> list[StepRecord]:

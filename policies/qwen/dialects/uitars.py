@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from actions.geometry import Point
 from policies.base import StepRecord
 from policies.qwen.dialects.base import Budget, Role
-from policies.qwen.dialects.qwen25vl import point_of
+from policies.qwen.dialects.qwen25vl import last_sentence, point_of
 from policies.qwen.messages import ImagePart, Message, TextPart
 from policies.qwen.parse import ParsedCall, ParseError, parse_arguments
 from policies.qwen.prompt import model_arguments
@@ -121,6 +121,11 @@ class UITars:
 
     def parse_point(self, text: str, frame: ModelFrame) -> Point:
         return point_of(self.parse(text, frame))
+
+    def target_words(self, text: str) -> str:
+        """The thought's last sentence ("summarize your next action (with its target element)")."""
+        match = re.search(r"Thought\s*:(.*?)(?:^\s*Action\s*:|\Z)", text, re.S | re.M)
+        return last_sentence(match.group(1) if match else "")
 
 
 def reply_text(step: StepRecord, frame: ModelFrame) -> str:
