@@ -115,12 +115,8 @@ def available(name: str, env: Mapping[str, str], timeout_s: float = 1.5) -> bool
         return False  # a directory: the backend reads it (and says what is wrong with it)
     cached = checkpoint_config(name) is not None
     offline = str(env.get("HF_HUB_OFFLINE", "")).strip().lower() in ("1", "true", "yes", "on")
-    if not offline:
-        try:
-            with socket.create_connection(HUB, timeout=timeout_s):
-                return False
-        except OSError:
-            offline = True
+    if not offline and _hub_reachable(timeout_s):
+        return False
     if cached:
         return True
     raise EnvironmentProblem(
@@ -128,6 +124,25 @@ def available(name: str, env: Mapping[str, str], timeout_s: float = 1.5) -> bool
         "out of reach — pass a local checkpoint directory (--model /path/to/model), use a server (--backend "
         "openai --base-url URL), or download it first where the hub is reachable (huggingface-cli download "
         f"{name})")
+
+
+def _hub_reachable(timeout_s: float) -> bool:
+    """One connection attempt to the hub, name lookup included, given up after `timeout_s` (a lookup can hang)."""
+    import threading
+
+    result: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection(HUB, timeout=timeout_s):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    worker = threading.Thread(target=attempt, name="deskpilot-hub-check", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    return bool(result and result[0])
 
 
 def _transformers_backend(root: ModelSettings, changes: dict[str, Any]) -> ChatBackend:

@@ -66,6 +66,10 @@ class PlannedPolicy:
     def ground(self, target: str, shot: Screenshot) -> Point:
         return self.ground_with_calls(target, shot)[0]
 
+    def ground_example(self, target: str, example: Any, shot: Screenshot) -> Point:
+        """Replay's re-grounding with the recorded crop shown too (the grounder's own; no zoom)."""
+        return self.grounder.ground_example(target, example, shot)
+
     def ground_with_calls(self, target: str, shot: Screenshot) -> tuple[Point, list[dict[str, Any]]]:
         """The grounder's point for `target` (zoomed when configured) and what each of its calls said."""
         calls: list[dict[str, Any]] = []

@@ -133,7 +133,10 @@ class QwenPolicy:
         o, d = self.options, self.dialect
         grammar = d.grammar(frame) if o.constrained else None
         prefix = getattr(d, "assistant_prefix", "")
-        request = ModelRequest(messages, max_new_tokens=o.max_new_tokens + (o.think_tokens if prefix else 0),
+        if prefix and grammar is not None:  # the grammar starts at the call: think nothing (Qwen3's no-think form)
+            prefix = "<think>\n\n</think>\n\n"
+        thinking = prefix == getattr(d, "assistant_prefix", "") and bool(prefix)
+        request = ModelRequest(messages, max_new_tokens=o.max_new_tokens + (o.think_tokens if thinking else 0),
                                constrained=grammar is not None, grammar=grammar, stop=self.interrupt_event,
                                assistant_prefix=prefix, default_system=d.default_system, factor=d.budget.factor)
         return self.backend.complete(request)
