@@ -50,6 +50,9 @@ def test_the_checkpoint_loads_as_its_own_class_with_only_verified_optimisations(
         "Qwen3VLForConditionalGeneration"
     assert type(backend.model).__name__ == expected
     assert backend.vision_layers_batched == 0 and backend.decoder.static is None
+    from policies.qwen.backends.transformers_backend import static_mode
+
+    assert static_mode(backend.options, "cuda", backend.model) == "off"  # even on a GPU: q/k norms differ
     assert backend.decoder.prefix_cache is True
     assert any("static_decode is not verified" in note for note in backend.engine_notes)
 
