@@ -189,3 +189,35 @@ def test_grounder_prompts_follow_their_sources() -> None:
     assert text.startswith("Localize an element on the GUI image according to the provided target and output a "
                            "click position.\n * You must output a valid JSON following the format: {'description'")
     assert text.endswith("'title': 'ClickAbsoluteAction', 'type': 'object'}\n Your target is:\nthe OK button")
+
+
+def _as_chat(messages) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [{"role": m.role, "content": [{"type": "image"} if isinstance(p, ImagePart) else
+                                         {"type": "text", "text": p.text} for p in m.parts]} for m in messages]
+
+
+@pytest.mark.model
+def test_qwen3_requests_render_as_qwen3_vls_own_chat_template(tiny_qwen_dir) -> None:  # type: ignore[no-untyped-def]
+    """Our ChatML (no default system turn, image and text in order, earlier turns) equals the 5292-byte
+    Qwen3-VL-8B-Instruct template's rendering of the same conversation."""
+    import hashlib
+
+    from transformers import AutoTokenizer
+    from upstream_texts import QWEN3VL_CHAT_TEMPLATE
+
+    from actions.schema import LeftClick
+    from policies.base import Decision, Outcome, StepRecord
+    from policies.qwen.engine.inputs import chat_text
+
+    assert hashlib.sha256(QWEN3VL_CHAT_TEMPLATE.encode()).hexdigest().startswith("3636d0f0")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen_dir)
+    frame = ModelFrame(1920, 1080, 1504, 832, factor=32, grid=1000)
+    image = Image.new("RGB", frame.model)
+    step = StepRecord(1, Decision(LeftClick(coordinate=(10, 10)), raw_text="Thought: x\nAction: Click.\n<tool_call>"
+                                  '\n{"name": "computer_use", "arguments": {"action": "left_click"}}\n</tool_call>'),
+                      None, Outcome("executed"), feedback="nothing changed")
+    for history, shown in (((), 1), ((step,), 2), ((step,), 1)):
+        messages = dialect_for("qwen3-vl").messages("Open the menu", image, frame, history, shown, {1: image})
+        rendered = tokenizer.apply_chat_template(_as_chat(messages), chat_template=QWEN3VL_CHAT_TEMPLATE,
+                                                 tokenize=False, add_generation_prompt=True)
+        assert chat_text(messages, default_system=None) == rendered
