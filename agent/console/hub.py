@@ -73,8 +73,8 @@ class Hub:
     def step(self, line: StepLine) -> None:
         with self._cond:
             self.counts.add(line)
-            if line.screenshot:
-                self._shots.append(line.screenshot)
+            # the line as the loop made it: the writer names its screenshot on the way to disk, the same way
+            self._shots.append(line.screenshot or f"step-{line.index:04d}.png")
         self.publish("step", line=line.to_json(), thought=thought(line), counts=vars(self.counts).copy())
 
     def notice(self, event: str, text: str) -> None:

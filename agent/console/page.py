@@ -126,6 +126,7 @@ async function loadTraces() {
 const events = new EventSource(api("/api/events?since=0"));
 events.onmessage = m => handle(JSON.parse(m.data));
 events.onopen = () => { if (q("#status").textContent === "connecting…") status("watching"); };
-loadState(); loadTraces(); refreshScreen(); setInterval(loadState, 3000);
+q("#screen").onerror = () => setTimeout(refreshScreen, 700);  // written off-thread: may not be there yet
+loadState(); loadTraces(); refreshScreen(); setInterval(loadState, 3000); setInterval(refreshScreen, 2000);
 </script></body></html>
 """
