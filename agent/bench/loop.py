@@ -121,12 +121,13 @@ def timed(fn: Callable[[], object], repeats: int) -> Stat:
 
 def preprocessing_stats(settings: Settings, repeats: int) -> dict[str, Any]:
     """Capture alone, and what a model policy does to a fresh frame before the model sees it."""
+    from agent.run.policy_factory import qwen_options
     from agent.run.runner import build_computer
     from policies.qwen.resize import resize_for_model
 
     computer = build_computer(settings)
     try:
-        m = settings.model
+        m = qwen_options(settings)  # the budget the configured dialect resizes with
 
         def resize() -> Any:
             return resize_for_model(computer.screenshot().image, m.min_pixels, m.max_pixels)[0]
