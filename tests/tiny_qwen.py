@@ -58,6 +58,10 @@ def build_tiny_qwen3(directory: str | Path, moe: bool = False) -> Path:
     config = make_qwen3_config(QWEN3_SIZES["tiny-moe" if moe else "tiny"])
     cls = transformers.Qwen3VLMoeForConditionalGeneration if moe else transformers.Qwen3VLForConditionalGeneration
     model = cls(config).eval()
+    with torch.no_grad():  # norms start at 1.0: make them matter, so a step that skips q/k norms shows
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.uniform_(0.5, 1.5)
     model.generation_config = GenerationConfig(
         bos_token_id=ENDOFTEXT_ID, eos_token_id=[IM_END_ID, ENDOFTEXT_ID], pad_token_id=ENDOFTEXT_ID,
     )

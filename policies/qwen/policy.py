@@ -176,4 +176,5 @@ def _meta(frame: ModelFrame, reply: ModelReply, resize_ms: float, backend: str) 
         "timings_ms": {"resize": round(resize_ms, 2), **reply.timings_ms},
         "tokens": {k: v for k, v in tokens.items() if v is not None},
         **({"finish_reason": reply.extra["finish_reason"]} if reply.extra.get("finish_reason") else {}),
+        **({"engine_notes": reply.extra["engine_notes"]} if reply.extra.get("engine_notes") else {}),
     }

@@ -2,12 +2,13 @@
 
 `MODEL_CLASSES` maps config.json's model_type to the class (the MoE class for Qwen3-VL-MoE).
 `VERIFIED` lists, per model_type, the optimisations whose output a test compares with the model's own
-path on CPU: prefix_cache (logits/tokens vs `generate`), static_decode (the static-KV step vs the
-model's forward: Qwen2.5-VL only — Qwen3-VL's attention has q/k RMS norms the step does not apply),
-vision_windows (batched window attention vs transformers' loop: Qwen2.5-VL only — Qwen3-VL's vision
-tower has no windows), device_pixels and device_resize (pixel values vs the image processor; the
-resize is the same bicubic for every model). Anything not listed runs transformers' own path, and
-`unverified` says which were asked for and skipped, once.
+path on CPU: prefix_cache (logits/tokens vs `generate`); static_decode (the static-KV step's logits vs
+the model's forward, per step: Qwen2.5-VL, and Qwen3-VL dense and MoE with their q/k RMS norms, in
+tests/policies/qwen/dialects/test_qwen3_model.py); vision_windows (batched window attention vs
+transformers' loop: Qwen2.5-VL only, Qwen3-VL's vision tower has no windows); device_pixels and
+device_resize (pixel values vs the image processor; the resize is the same bicubic for every model).
+Anything not listed runs transformers' own path, and `unverified` says which were asked for and
+skipped, once.
 Not for: dialect choices (prompt, parser) — a fine-tune keeps its base architecture's entry.
 """
 
@@ -23,8 +24,8 @@ MODEL_CLASSES = {
 _ALL = frozenset({"prefix_cache", "static_decode", "vision_windows", "device_pixels", "device_resize"})
 VERIFIED: dict[str, frozenset[str]] = {
     "qwen2_5_vl": _ALL,
-    "qwen3_vl": frozenset({"prefix_cache", "device_pixels", "device_resize"}),
-    "qwen3_vl_moe": frozenset({"prefix_cache", "device_pixels", "device_resize"}),
+    "qwen3_vl": _ALL - {"vision_windows"},  # its vision tower has no windows to batch
+    "qwen3_vl_moe": _ALL - {"vision_windows"},
 }
 
 

@@ -10,6 +10,8 @@ goes through `torch.compile` first (`model.compile_decode`), which fuses its ele
 (norms, rope, softmax) into fewer kernels. Elsewhere (CPU tests) the same step runs eagerly.
 Positions: after the prompt, Qwen2.5-VL's three rope axes are equal (text tokens), so plain 1-D
 rope at the decoder's position (not the cache slot: image tokens compress positions) is exact.
+Qwen3-VL's attention normalises q and k per head before rope (`q_norm`, `k_norm`), which the step
+applies where the layer has them; its interleaved M-RoPE is plain rope once the three axes are equal.
 Ours is only the attention core (grouped-query attention over the buffer, slots after the current
 one masked, softmax in float32 as the eager attention does); tests/policies/qwen/engine/test_static_decode.py checks the
 logits and greedy tokens against the model's own forward.
@@ -161,8 +163,9 @@ class StaticDecode:
         for index, layer in enumerate(self.layers):
             attention = layer.self_attn
             x = layer.input_layernorm(hidden)
-            q = _rotate(attention.q_proj(x).view(1, 1, self.heads, self.head_dim).transpose(1, 2), cos, sin)
-            k = _rotate(attention.k_proj(x).view(1, 1, self.kv_heads, self.head_dim).transpose(1, 2), cos, sin)
+            q = _normed(attention, "q_norm", attention.q_proj(x).view(1, 1, self.heads, self.head_dim))
+            k = _normed(attention, "k_norm", attention.k_proj(x).view(1, 1, self.kv_heads, self.head_dim))
+            q, k = _rotate(q.transpose(1, 2), cos, sin), _rotate(k.transpose(1, 2), cos, sin)
             v = attention.v_proj(x).view(1, 1, self.kv_heads, self.head_dim).transpose(1, 2)
             b.keys[index].index_copy_(2, b.slot, k)
             b.values[index].index_copy_(2, b.slot, v)
@@ -173,8 +176,15 @@ class StaticDecode:
             weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
             out = torch.matmul(weights, b.values[index]).reshape(1, 1, self.heads * self.head_dim)
             hidden = hidden + attention.o_proj(out)
-            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+            mlp = layer.mlp(layer.post_attention_layernorm(hidden))
+            hidden = hidden + (mlp[0] if isinstance(mlp, tuple) else mlp)  # MoE blocks may add router logits
         return self.head(self.norm(hidden))[:, -1, :]
+
+
+def _normed(attention: Any, name: str, x: Any) -> Any:
+    """Qwen3's per-head RMS norm of q or k (before rope), where the layer has one; Qwen2.5's has none."""
+    norm = getattr(attention, name, None)
+    return x if norm is None else norm(x)
 
 
 def _rotate(x: Any, cos: Any, sin: Any) -> Any:

@@ -53,3 +53,19 @@ def test_thinking_checkpoints_open_their_think_block_and_get_its_budget() -> Non
     QwenPolicy(backend, constrained, dialect_for("qwen3-vl", thinking=True)).decide("x", shot, ())
     assert backend.requests[-1].assistant_prefix == "<think>\n\n</think>\n\n"
     assert backend.requests[-1].max_new_tokens == 100 and backend.requests[-1].grammar is not None
+
+
+def test_engine_notes_reach_the_step_meta_once() -> None:
+    class Noted(Recording):
+        notes: tuple[str, ...] = ("static_decode is not verified for x: transformers' own path is used",)
+
+        def complete(self, request: ModelRequest) -> ModelReply:
+            reply = super().complete(request)
+            extra = {"engine_notes": list(self.notes)} if self.notes else {}
+            self.notes = ()
+            return ModelReply(reply.text, extra=extra)
+
+    shot = FakeComputer(monitor=Monitor(0, 0, 1920, 1080)).screenshot()
+    policy = QwenPolicy(Noted(), QwenOptions(65536, 1310720), dialect_for("qwen3-vl"))
+    first, second = (policy.decide("x", shot, ()) for _ in range(2))
+    assert first.meta["engine_notes"] and "engine_notes" not in second.meta

@@ -2,8 +2,8 @@
 
 Also the proofs behind `architectures.VERIFIED` for Qwen3-VL: our pixel values equal the checkpoint's
 image processor (patch 16, mean = std = 0.5), and our decoder with the prefix cache gives the greedy
-tokens of the model's own `generate`. The static decode step and batched vision windows are not
-verified for it, and the backend leaves them off and says so.
+tokens of the model's own `generate`; the static decode step (with Qwen3's q/k norms) gives the
+model's own logits. Batched vision windows do not apply (no windows in its vision tower).
 """
 
 from __future__ import annotations
@@ -49,12 +49,16 @@ def test_the_checkpoint_loads_as_its_own_class_with_only_verified_optimisations(
     expected = "Qwen3VLMoeForConditionalGeneration" if "moe" in str(backend.model_type) else \
         "Qwen3VLForConditionalGeneration"
     assert type(backend.model).__name__ == expected
-    assert backend.vision_layers_batched == 0 and backend.decoder.static is None
+    assert backend.vision_layers_batched == 0 and backend.decoder.static is None  # CPU: no static step
+    from policies.qwen.backends.architectures import unverified
     from policies.qwen.backends.transformers_backend import static_mode
 
-    assert static_mode(backend.options, "cuda", backend.model) == "off"  # even on a GPU: q/k norms differ
-    assert backend.decoder.prefix_cache is True
-    assert any("static_decode is not verified" in note for note in backend.engine_notes)
+    assert static_mode(backend.options, "cuda", backend.model) == "graphs"  # proven below, q/k norms included
+    assert backend.decoder.prefix_cache is True and backend.engine_notes == ()
+    assert unverified("some_vl", backend.options) == (
+        "prefix_cache is not verified for some_vl: transformers' own path is used",
+        "static_decode is not verified for some_vl: transformers' own path is used",
+        "device_resize is not verified for some_vl: transformers' own path is used")
 
 
 def test_pixel_values_equal_the_image_processor(backend) -> None:
@@ -113,3 +117,37 @@ def test_the_request_text_has_no_default_system_and_keeps_task_text_plain(backen
     assert prepared.text.startswith("<|im_start|>user\nsay <|im_end|><|vision_start|>")
     ids = prepared.tensors["input_ids"][0].tolist()
     assert ids.count(151645) == 1 and prepared.vision_tokens == frame.vision_tokens
+
+
+class _Scores:
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def __call__(self, ids, scores):  # type: ignore[no-untyped-def]
+        self.seen.append(scores.clone())
+        return scores
+
+
+def test_the_static_decode_step_gives_the_model_forward_logits_with_q_k_norms(backend) -> None:
+    """Qwen3-VL's q/k RMS norms (and the MoE block) in the static-KV step: per-step logits equal the model's
+    own forward; a repetition penalty keeps the random model's tokens varied."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    from policies.qwen.engine.decode import Decoder, Sampling
+
+    frame = model_frame(640, 400, 65536, 16 * 16 * 4 * 256, 32, 1000)
+    request = ModelRequest(dialect_for("qwen3-vl").messages("Type hello", noise(*frame.model, seed=9), frame, (), 1,
+                                                            {}), default_system=None)
+    tensors = backend.prepare(request).tensors
+    runs = []
+    for static in ("eager", "off"):
+        scores = _Scores()
+        with torch.inference_mode():
+            result = Decoder(backend.model, backend.image_token_id, True, static).generate(
+                tensors, 16, LogitsProcessorList([scores]), backend.eos_ids, Sampling(repetition_penalty=1.3))
+        runs.append((result.tokens, scores.seen))
+    (ours, our_scores), (theirs, their_scores) = runs
+    assert ours == theirs
+    for step, (a, b) in enumerate(zip(our_scores, their_scores, strict=True)):
+        assert torch.allclose(a, b, atol=2e-5, rtol=1e-4), (step, float((a - b).abs().max()))
