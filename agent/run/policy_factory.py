@@ -195,11 +195,11 @@ def build_grounder(settings: Settings, backend: ChatBackend | None = None) -> Qw
     """What finds described targets (script `target:` steps, replay re-grounding): `model.grounder` when it
     names a model, else the model itself; zoomed with `model.zoom`."""
     g = settings.model.grounder
-    if not g.name:
-        policy = build_policy(settings, backend)
-        if settings.model.zoom and isinstance(policy, QwenPolicy):
-            return PlannedPolicy(policy, policy, _zoom(settings))
-        return policy
+    if not g.name:  # the model itself grounds (a grounding specialist may be `model` here)
+        dialect, _ = resolve_dialect(settings.model)
+        policy = QwenPolicy(backend if backend is not None else build_backend(settings),
+                            qwen_options(settings, dialect), dialect)
+        return PlannedPolicy(policy, policy, _zoom(settings)) if settings.model.zoom else policy
     grounder = _grounder_policy(settings, None)
     return PlannedPolicy(grounder, grounder, _zoom(settings))
 

@@ -156,3 +156,15 @@ def test_a_named_grounder_makes_a_planner_grounder_pair_with_its_own_dialect() -
     alone = load_settings(None, {"model.backend": "openai", "model.name": "Hcompany/Holo1.5-7B"})
     with pytest.raises(EnvironmentProblem, match="grounding model"):
         build_policy(alone, backend=OpenAIBackend.__new__(OpenAIBackend))
+
+
+def test_a_grounding_specialist_alone_still_grounds_script_targets() -> None:
+    from agent.run.policy_factory import build_grounder
+    from policies.qwen.planned import PlannedPolicy
+
+    settings = load_settings(None, {"model.backend": "openai", "model.name": "Salesforce/GTA1-7B-2507"})
+    backend = OpenAIBackend.__new__(OpenAIBackend)
+    grounder = build_grounder(settings, backend)
+    assert grounder.dialect.name == "gta1" and grounder.options.max_pixels == 4096 * 2160
+    zoomed = build_grounder(load_settings(None, {"model.backend": "openai", "model.zoom": True}), backend)
+    assert isinstance(zoomed, PlannedPolicy) and zoomed.zoom is not None

@@ -221,3 +221,40 @@ def test_qwen3_requests_render_as_qwen3_vls_own_chat_template(tiny_qwen_dir) -> 
         rendered = tokenizer.apply_chat_template(_as_chat(messages), chat_template=QWEN3VL_CHAT_TEMPLATE,
                                                  tokenize=False, add_generation_prompt=True)
         assert chat_text(messages, default_system=None) == rendered
+
+
+def _steps(n: int):  # type: ignore[no-untyped-def]
+    from actions.schema import LeftClick
+    from policies.base import Decision, Outcome, StepRecord
+
+    return tuple(StepRecord(i, Decision(LeftClick(coordinate=(i, i)), raw_text=f"Thought: step {i}\nAction: "
+                                        f"click(start_box='({i},{i})')"), None, Outcome("executed"))
+                 for i in range(1, n + 1))
+
+
+def test_uitars_history_alternates_recent_screenshots_with_its_answers() -> None:
+    d = dialect_for("ui-tars-1.5")
+    frame = ModelFrame(1920, 1080, 1932, 1092)
+    images = {i: Image.new("RGB", frame.model, (i, i, i)) for i in range(1, 8)}
+    now = Image.new("RGB", frame.model, "white")
+    messages = d.messages("Do it", now, frame, _steps(7), 5, images)
+    roles = [m.role for m in messages]
+    # system, the prompt, 7 answers of which the last 4 follow their screenshot, then the current screenshot
+    assert roles == ["system", "user", "assistant", "assistant", "assistant"] + ["user", "assistant"] * 4 + ["user"]
+    shown = [p.image for m in messages for p in m.parts if isinstance(p, ImagePart)]
+    assert shown == [images[4], images[5], images[6], images[7], now]  # 5 screenshots in all
+    assert messages[2].parts == (TextPart("Thought: step 1\nAction: click(start_box='(1,1)')"),)
+
+
+def test_qwen3_history_is_the_cookbooks_step_list_plus_recent_turns() -> None:
+    d = dialect_for("qwen3-vl")
+    frame = ModelFrame(1920, 1080, 1504, 832, factor=32, grid=1000)
+    images = {i: Image.new("RGB", frame.model) for i in range(1, 4)}
+    steps = tuple(s.__class__(s.index, s.decision.__class__(s.decision.action, raw_text=f"Thought: t\nAction: "
+                                                            f"Click \"item {s.index}\".\n<tool_call>"),
+                              s.verdict, s.outcome) for s in _steps(3))
+    messages = d.messages("Do it", images[1], frame, steps, 2, images)
+    first_user = messages[1].parts[0].text  # type: ignore[union-attr]
+    assert first_user == ("The user query: Do it.\nTask progress (You have done the following operation on the "
+                          "current device): Step 1: Click item 1.; Step 2: Click item 2.; .\n")
+    assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
