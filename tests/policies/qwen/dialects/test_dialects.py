@@ -258,3 +258,35 @@ def test_qwen3_history_is_the_cookbooks_step_list_plus_recent_turns() -> None:
     assert first_user == ("The user query: Do it.\nTask progress (You have done the following operation on the "
                           "current device): Step 1: Click item 1.; Step 2: Click item 2.; .\n")
     assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
+
+
+def test_grounder_prompts_are_their_sources_byte_for_byte() -> None:
+    from upstream_texts import GTA1_SYSTEM_PROMPT, HOLO_PROMPT_HEAD, UI_VENUS_PROMPT
+
+    from policies.qwen.dialects.grounders import holo_schema
+
+    frame = ModelFrame(1920, 1080, 1932, 1092)
+    image = Image.new("RGB", frame.model)
+    system, _ = dialect_for("gta1").ground_messages("Save", image, frame)
+    assert system.parts == (TextPart(GTA1_SYSTEM_PROMPT.format(height=1092, width=1932)),)
+    (venus,) = dialect_for("ui-venus-ground").ground_messages("Save", image, frame)
+    assert venus.parts[1] == TextPart(UI_VENUS_PROMPT.format("Save"))
+    (holo,) = dialect_for("holo1.5").ground_messages("Save", image, frame)
+    assert holo.parts[1] == TextPart(HOLO_PROMPT_HEAD.format(schema=holo_schema()) + "\nSave")
+
+
+@pytest.mark.parametrize(("name", "text", "point"), [
+    ("gta1", "(966,546)", (960, 540)),
+    ("ui-venus-ground", "[956,536,976,556]", (960, 540)),
+    ("holo1.5", '{"action": "click_absolute", "x": 966, "y": 546}', (960, 540)),
+    ("holo1.5", 'Sure: {"action":"click_absolute","x":966,"y":546}', (960, 540)),
+])
+def test_grounder_golden_parses(name: str, text: str, point: tuple[int, int]) -> None:
+    assert dialect_for(name).parse_point(text, ModelFrame(1920, 1080, 1932, 1092)) == point
+
+
+@pytest.mark.parametrize("name", ["gta1", "ui-venus-ground", "holo1.5"])
+@pytest.mark.parametrize("text", ["", "no idea", "(1e999,2)", "[1,2]", '{"x": true, "y": 1}', "(99999,5)"])
+def test_grounder_bad_answers_are_parse_errors(name: str, text: str) -> None:
+    with pytest.raises(ParseError):
+        dialect_for(name).parse_point(text, ModelFrame(1920, 1080, 1932, 1092))

@@ -229,3 +229,22 @@ QWEN3VL_CHAT_TEMPLATE = r"""{%- if tools %}
     {{- '<|im_start|>assistant\n' }}
 {%- endif %}
 """
+
+# GTA1's grounding system prompt (Yan98/GTA1 README; the same literal in trycua/cua's GTA1 agent loop, found through
+# the code index): SYSTEM_PROMPT = '''\n...\n'''.strip()
+GTA1_SYSTEM_PROMPT = '''
+You are an expert UI element locator. Given a GUI image and a user's element description, provide the coordinates of the specified element as a single (x,y) point. The image resolution is height {height} and width {width}. For elements with area, return the center point.
+
+Output the coordinate pair exactly:
+(x,y)
+'''.strip()
+
+# inclusionAI/UI-Venus-Ground-7B inference example (models/grounding/ui_venus_ground_7b.py, via the code index)
+UI_VENUS_PROMPT = 'Outline the position corresponding to the instruction: {}. The output should be only [x1,y1,x2,y2].'
+
+# hcompai Holo1.5 quickstart get_chat_messages (via the code index): the text before the task
+HOLO_PROMPT_HEAD = (
+    "Localize an element on the GUI image according to the provided target and output a click position.\n"
+    " * You must output a valid JSON following the format: {schema}\n"
+    " Your target is:"
+)
