@@ -44,7 +44,7 @@ class Chromium:
         import websocket
 
         assert CHROMIUM is not None
-        self._profile = tempfile.TemporaryDirectory(prefix="deskpilot-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="deskpilot-chromium-", ignore_cleanup_errors=True)
         flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0",
                  "--remote-allow-origins=*", f"--window-size={width},{height}",

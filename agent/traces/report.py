@@ -211,11 +211,18 @@ def _step(trace: Trace, step: StepLine, shots: Shots) -> str:
         ("effect", _e(_json(step.effect.to_json())) if step.effect else ""),
     ]
     details = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows if v)
-    after = trace.screenshot_after(step)
+    after = _after(trace, step)
     pair = (f'<div class="pair"><figure><figcaption>before</figcaption>{_shot(trace, step, shots)}</figure>'
             f"<figure><figcaption>after</figcaption>{_plain(shots, after, step)}</figure></div>")
     return (f'<section class="step t-{step_tone(step)}" id="step-{index}" data-step="{index}">'
             f"<h2>Step {index} · {title}{badges}</h2>{pair}{_crops(trace, step)}<dl>{details}</dl></section>")
+
+
+def _after(trace: Trace, step: StepLine) -> Path | None:
+    try:
+        return trace.screenshot_after(step)
+    except TypeError:  # an index that is not a number (read_trace refuses those; a hand-made Trace may not)
+        return None
 
 
 def _shot(trace: Trace, step: StepLine, shots: Shots) -> str:

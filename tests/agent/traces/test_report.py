@@ -45,11 +45,12 @@ def trace(tmp_path: Path) -> Path:
 
 def test_the_page_is_self_contained_and_shows_every_step(trace: Path) -> None:
     page = render(read_trace(trace))
-    steps = re.findall(r'<section class="step" id="step-(\d+)"', page)
+    steps = re.findall(r'<section class="step [^"]*" id="step-(\d+)"', page)
     assert steps == [str(i) for i in range(1, 8)]
-    assert page.count('src="data:image/png;base64,') == 6 and "no screenshot for this step" in page
-    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert sources and all(s.startswith("data:") for s in sources)  # nothing to fetch
+    assert page.count('url("data:image/png;base64,') == 6 and "no screenshot for this step" in page  # each once
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page) + re.findall(r"url\(([^)]*)\)", page)
+    local = ("data:", "#step-", "#end", "#arrow-")  # nothing to fetch
+    assert sources and all(s.strip('"').startswith(local) for s in sources)
     assert "<script" not in page and "<link" not in page and "@import" not in page and "url(http" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "save the &lt;draft&gt; &amp; quit" in page
     assert page.count("<circle") >= 6 and "<line" in page  # click rings, drag path, scroll arrow
@@ -78,7 +79,8 @@ def test_headless_chromium_renders_every_step(trace: Path, tmp_path: Path) -> No
     dom = chromium("--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert re.findall(r'id="step-(\d+)"', dom.stdout) == [str(i) for i in range(1, 8)]
-    assert dom.stdout.count("<img ") == 6 and dom.stdout.count("<svg") == 4  # type, key, terminate: no marks
+    assert dom.stdout.count('role="img"') == 6 + 5 and dom.stdout.count("<svg") == 4  # 6 before, 5 after
+    assert dom.stdout.count('class="crops"') == 1  # the moved target: the screen where it was expected
     shot = chromium(f"--screenshot={tmp_path / 'page.png'}", "--window-size=1280,1400", url)
     assert shot.returncode == 0 and (tmp_path / "page.png").is_file(), shot.stderr[-2000:]
     page = Image.open(tmp_path / "page.png").convert("RGB")
@@ -118,7 +120,7 @@ def test_a_recorded_step_with_a_null_policy_renders(tmp_path: Path) -> None:
     screen = ui_image((400, 300))
     path = write_trace(tmp_path / "t", "x", [({"action": "left_click", "coordinate": [5, 5]}, screen,
                                               {"policy": None, "verdict": None, "raw_text": None})])
-    assert '<section class="step" id="step-1"' in render(read_trace(path))
+    assert '<section class="step t-good" id="step-1"' in render(read_trace(path))
 
 
 @pytest.mark.parametrize("where", ["missing/dir/r.html", "."])

@@ -41,7 +41,7 @@ def test_a_schema_1_trace_still_reads_replays_and_reports() -> None:
     task, policy = load_replay(V1)
     assert task.startswith("Say hello") and [type(a) for a in policy.steps] == [LeftClick, Type, Key, Terminate]
     page = render(trace)
-    assert page.count('class="step"') == 4 and "Hello Zoë" in page
+    assert page.count('<section class="step ') == 4 and "Hello Zoë" in page
     assert "Hello {{name}}" in script_from_trace(trace, ["name=Zoë"])
 
 
