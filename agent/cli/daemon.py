@@ -4,7 +4,10 @@
 person's takeover paused it (as `deskpilot resume` does). It reads the TCP token from the
 environment variable `daemon.token_env` names (this is the edge; the daemon module never reads the
 environment). `status`, `cancel`, `resume` and `queue` ask the daemon on its socket and print the
-answer (`--json`: the reply as the daemon sent it). No daemon running: exit 2 with one line.
+answer (`--json`: the reply as the daemon sent it). No daemon running (any socket error while
+connecting): exit 2 with one line; a daemon that takes the connection and does not answer within
+`daemon.client_timeout_s`: exit 1 with one line. A second daemon on a queue another one serves
+refuses to start (exit 2), naming the first one's pid and socket.
 Not for: argument parsing of the other commands (`agent.cli.main`).
 """
 
@@ -123,7 +126,7 @@ def _print(reply: Any) -> None:
     if isinstance(reply, ErrorReply):
         print(f"deskpilot: {reply.message}")
     elif reply.type == "status":
-        print(f"daemon pid {reply.pid}; policy: {reply.policy}; queued: {reply.queued}")
+        print(f"daemon pid {reply.pid}; policy: {reply.policy}; queued: {reply.queued}; worker: {reply.worker}")
         print("running: " + (_line(reply.running) if reply.running else "nothing"))
     elif reply.type == "queue":
         for task in reply.tasks:
