@@ -45,12 +45,13 @@ class ObservedTrace(TraceWriter):
         super().__init__(directory, png_compress_level)
         self._on_step = on_step
 
-    def step(self, line: StepLine, shot: Screenshot | None) -> None:
-        super().step(line, shot)
+    def step(self, line: StepLine, shot: Screenshot | None) -> StepLine:
+        written = super().step(line, shot)
         try:
-            self._on_step(line)
+            self._on_step(written)
         except Exception:  # the observer's problem, never the run's
             pass
+        return written
 
 
 def trace_writer(directory: Path, png_compress_level: int, hooks: RunHooks) -> TraceWriter:

@@ -85,15 +85,18 @@ class TraceWriter:
     def header(self, header: Header) -> None:
         self._line(header.to_json())
 
-    def step(self, line: StepLine, shot: Screenshot | None) -> None:
-        """Queue the step's screenshot, write its line; `timings_ms.trace` is the time this took."""
+    def step(self, line: StepLine, shot: Screenshot | None) -> StepLine:
+        """Queue the step's screenshot, write its line and return it as written (with its screenshot's
+        name and `timings_ms.trace`, the time this took)."""
         started = time.perf_counter()
         name = None
         if shot is not None:
             name = f"step-{line.index:04d}.png"
             self._images.put(self.dir / name, shot)
         line = dataclasses.replace(line, screenshot=name)
-        self._line(line.with_timing("trace", round((time.perf_counter() - started) * 1000, 2)).to_json())
+        line = line.with_timing("trace", round((time.perf_counter() - started) * 1000, 2))
+        self._line(line.to_json())
+        return line
 
     def end(self, line: EndLine, shot: Screenshot | None = None) -> None:
         """Write `shot` (the screen after the last step) as end.png, wait for every screenshot, then write
