@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import statistics
 import tempfile
 import time
@@ -206,4 +205,9 @@ def print_loop(result: dict[str, Any]) -> None:
 
 
 def print_settle(result: dict[str, Any]) -> None:
-    print(json.dumps(result, indent=2))
+    """A table: wall time per settle mode, the ratio, and whether both left the app in the same state."""
+    print(f"bench settle: {result['screen']}, {result['steps']} steps (fixed sleep {result['fixed_ms']} ms)")
+    print(f"{'settle mode':<32}{'wall s':>10}")
+    print(f"{'poll (wait until still)':<32}{result['poll_wall_s']:>10.2f}")
+    print(f"{'fixed sleep':<32}{result['fixed_wall_s']:>10.2f}")
+    print(f"poll is {result['ratio']}x faster; same app state: {'yes' if result['same_app_state'] else 'NO'}")

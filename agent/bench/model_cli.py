@@ -30,8 +30,8 @@ def format_result(result: dict[str, Any]) -> str:
         names = list(cell["variants"])
         lines.append(f"{'median':<24}" + "".join(f"{n:>14}" for n in names))
         for key in dict.fromkeys(k for n in names for k in cell["variants"][n]):
-            lines.append(f"{key:<24}" + "".join(f"{cell['variants'][n].get(key, float('nan')):>14.2f}" for n in names))
-        lines += [f"{name}: {value}" for name, value in cell["ratios"].items()]
+            lines.append(f"{key:<24}" + "".join(f"{_figure(cell['variants'][n].get(key)):>14}" for n in names))
+        lines += [f"{name}: {'-' if value is None else value}" for name, value in cell["ratios"].items()]
         if cell.get("same_answer"):
             first = next(n for n in names if n != "constrained")
             lines.append(f"same answer as {first}: " + ", ".join(
@@ -43,8 +43,17 @@ def format_result(result: dict[str, Any]) -> str:
         if cell.get("first_step_ms"):
             lines.append("first step (warm-up), ms: " + ", ".join(
                 f"{n} {ms:.0f}" for n, ms in cell["first_step_ms"].items()))
-        lines.append(f"peak GPU memory: {cell['peak_gpu_mem_gib']} GiB; load {cell['load_s']} s{step}")
+        memory = cell.get("peak_gpu_mem_gib")
+        memory = f"peak GPU memory: {memory} GiB" if memory is not None else "peak GPU memory: - (no GPU)"
+        lines.append(f"{memory}; load {cell['load_s']} s{step}")
     return "\n".join(lines)
+
+
+def _figure(value: Any) -> str:
+    """A number for the table; '-' where there is none (never 'None' or 'nan')."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return "-"
+    return f"{value:.2f}"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -58,7 +58,7 @@ def _run_on_virtual_display(settings: Settings, args: argparse.Namespace) -> int
                 app.wait_ready()
             except SandboxError as exc:
                 raise EnvironmentProblem(f"the sandbox app did not start: {exc}") from None
-            script = load_script(DEMO_SCRIPT, {k: str(v) for k, v in app.centers().items()})
+            script = load_script(DEMO_SCRIPT, {k: str(v) for k, v in app.centers().items()}, known_only=False)
             code = run_watched(args, settings, script.task, ScriptedPolicy(script.steps), Origin(source="demo"))
             if code != 0:  # the status line and the trace say why; the app has nothing to show
                 return code

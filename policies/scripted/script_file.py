@@ -8,8 +8,10 @@ steps:
   - {action: type, text: "Hello {{name}}"}
   - {action: left_click, target: "the Save button"}   # grounded by the model at run time
 ```
-A script is checked whole before anything runs: every placeholder must have a value and every
-step must be a valid action; otherwise `ScriptError` names the file, the step and the reason.
+A script is checked whole before anything runs: every placeholder must have a value, every
+step must be a valid action, and every variable given (`--var`) must be one the script has (in
+`vars` or a placeholder: a typo such as `--var nmae=Foo` is an error listing them); otherwise
+`ScriptError` names the file, the step and the reason.
 Not for: running the steps (the scripted policy and the loop do).
 """
 
@@ -42,8 +44,11 @@ class TaskScript:
     steps: tuple[Step, ...]
 
 
-def load_script(path: str | Path, overrides: Mapping[str, str] | None = None) -> TaskScript:
-    """Read, fill and validate a task script; raise ScriptError on any problem."""
+def load_script(path: str | Path, overrides: Mapping[str, str] | None = None, known_only: bool = True) -> TaskScript:
+    """Read, fill and validate a task script; raise ScriptError on any problem.
+
+    `known_only`: an override naming no variable of the script is an error (off for callers that
+    offer many values, of which a script uses some: the demo's widget centres)."""
     path = Path(path)
     data = _read(path)
     if not isinstance(data, dict):
@@ -52,6 +57,8 @@ def load_script(path: str | Path, overrides: Mapping[str, str] | None = None) ->
     if unknown:
         raise ScriptError(f"{path}: unknown top-level key {sorted(unknown)[0]!r} (allowed: task, vars, steps)")
     values = _vars(path, data.get("vars"), overrides or {})
+    if known_only:
+        _known(path, data, overrides or {})
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise ScriptError(f"{path}: 'steps' must be a non-empty list")
@@ -89,6 +96,16 @@ def _vars(path: Path, defaults: Any, overrides: Mapping[str, str]) -> dict[str, 
     values = {str(k): str(v) for k, v in defaults.items()}
     values.update(overrides)
     return values
+
+
+def _known(path: Path, data: dict[str, Any], overrides: Mapping[str, str]) -> None:
+    defaults = data.get("vars") or {}
+    names = {str(k) for k in defaults} | set(_PLACEHOLDER.findall(json.dumps(data, default=str)))
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        have = ", ".join(sorted(names)) if names else "none"
+        raise ScriptError(f"{path}: --var {unknown[0]}: the script has no variable {unknown[0]!r} (its variables: "
+                          f"{have})")
 
 
 def _step(path: Path, index: int, step: Any, values: Mapping[str, str]) -> Step:
