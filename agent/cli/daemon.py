@@ -20,7 +20,7 @@ import re
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from agent.cli.common import settings_from
@@ -67,8 +67,12 @@ def run_daemon(args: argparse.Namespace) -> int:
     daemon = Daemon(settings, paths, policy_factory=None if args.no_model else _model_policy, token=token)
     stop = threading.Event()
     try:
-        with daemon_signals(daemon, stop):
+        with daemon_signals(daemon, stop), ExitStack() as stack:
             daemon.start()
+            if settings.daemon.console and daemon.worker is not None:
+                from agent.console.daemon import DaemonConsole
+
+                daemon.worker.observer = stack.enter_context(DaemonConsole(settings, daemon.worker).start())
             while not stop.wait(0.5):
                 pass
     except (DaemonError, OSError) as exc:

@@ -33,6 +33,7 @@ class DaemonSettings(BaseModel):
     tcp: str = ""  # empty: no TCP; else "127.0.0.1:PORT" / "[::1]:PORT" / "localhost:PORT"
     token_env: str = Field("DESKPILOT_DAEMON_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     preload_model: bool = True
+    console: bool = False  # serve the local web console (agent.console) for the daemon's tasks
     # What one peer can make the daemon hold (see config.yaml's daemon section for each bound's why).
     max_message_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     read_timeout_s: float = Field(10.0, gt=0, le=600)  # the whole request line, not each recv

@@ -100,6 +100,7 @@ class Worker:
         self._wake = threading.Event()
         self._lock = threading.RLock()
         self._health = "ok"
+        self.observer: Any = None  # daemon.console: agent.console.daemon.DaemonConsole (hooks, ended)
         self._thread = threading.Thread(target=self._loop, name="deskpilot-worker", daemon=True)
 
     def start(self) -> None:
@@ -260,12 +261,16 @@ class Worker:
                          on_notice=lambda event, line: self._send(task_id, Notice(id=task_id, event=event,
                                                                                   message=line)),
                          resume_via="`deskpilot resume`", stop_via="`deskpilot cancel`")
+        if self.observer is not None:
+            hooks = self.observer.hooks(hooks)
         computer = self.computer_factory(prepared.settings) if self.computer_factory else None
         try:
             report = execute(prepared.task, prepared.policy, prepared.settings,
                              prepared.origin.with_(daemon_task=task_id), computer=computer, hooks=hooks)
         finally:
             prepared.close()
+        if self.observer is not None:
+            self.observer.ended(report)
         r = report.result
         return End(id=task_id, status=r.status, reason=r.reason, steps=r.steps, answer=r.answer,
                    trace_dir=str(report.trace_dir), exit_code=r.exit_code)
