@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from agent.cli.common import settings_from
@@ -56,7 +57,7 @@ def _record(args: argparse.Namespace) -> int:
         result = record(settings, args.out, args.task, stop, announce=announce_stderr)
     ignored = f"; {result.ignored} event(s) outside the monitor or of unknown keys ignored" if result.ignored else ""
     print(f"recorded {result.steps} step(s) ({result.reason}){ignored}")
-    print(f"trace: {result.trace_dir}")
+    print(f"trace: {Path(result.trace_dir).absolute()}")
     return 0
 
 
@@ -71,7 +72,7 @@ def _script_from(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from agent.traces.report import write_report
 
-    print(f"report: {write_report(args.path, args.out)}")
+    print(f"report: {write_report(args.path, args.out).absolute()}")
     return 0
 
 
@@ -81,7 +82,7 @@ def _export(args: argparse.Namespace) -> int:
     result = export_qwen_sft(args.paths, args.out, settings_from(args), args.include_all)
     for line in result.skipped:
         print(f"skipped {line}", file=sys.stderr)
-    print(f"exported {result.records} record(s) and {result.images} image(s) to {result.out}")
+    print(f"exported {result.records} record(s) and {result.images} image(s) to {Path(result.out).absolute()}")
     if result.records:
         print(f"deskpilot: {training_note(result)}", file=sys.stderr)
     return 0 if result.records else 1
