@@ -130,7 +130,7 @@ def _times(trace: Trace) -> str:
     total = sum(phases.values())
     wall = _wall(trace)
     said = f"wall time {wall:.1f} s · " if wall is not None else ""
-    lines = [f'<p id="times">{_e(said)}{total / 1000:.2f} s in steps</p>']
+    lines = [f'<p id="times">{_e(said)}{_e(_duration(total))} in steps</p>']
     if phases:
         top = max(phases.values()) or 1.0
         rows = "".join(f'<span>{_e(name)}</span><div class="bar" style="width:{100 * ms / top:.1f}%"></div>'
