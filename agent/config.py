@@ -13,11 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from actions.errors import DeskpilotError
+from agent.console.config import ConsoleSettings
 from agent.daemon.config import DaemonSettings
 from agent.safety.config import SafetySettings
 
 
-class ConfigError(ValueError):
+class ConfigError(DeskpilotError, ValueError):
     """A bad config file or override; the message is one line."""
 
 
@@ -28,6 +30,16 @@ class _Section(BaseModel):
 class ScreenSettings(_Section):
     monitor: int = Field(1, ge=0)
     scale: float = Field(1.0, gt=0, le=8)
+
+    @field_validator("scale")
+    @classmethod
+    def _one_pixel_space(cls, scale: float) -> float:
+        import sys
+
+        if scale != 1.0 and sys.platform.startswith("linux"):
+            raise ValueError(f"must be 1 on X11, not {scale:g}: X11 input and screen capture share one pixel "
+                             "space, so any other value sends every click to the wrong place")
+        return scale
 
 
 class ExecutorSettings(_Section):
@@ -40,6 +52,9 @@ class SettleSettings(_Section):
     mode: Literal["poll", "fixed", "off"] = "poll"
     interval_ms: int = Field(25, ge=1, le=1000)
     stable_frames: int = Field(2, ge=1, le=20)
+    effect_ms: int = Field(500, ge=0, le=60_000)
+    hover_first: bool = True
+    hover_ms: int = Field(100, ge=0, le=5_000)
     timeout_ms: int = Field(2000, ge=0, le=60_000)
     change_threshold: float = Field(0.0, ge=0, le=1)
     caret_px: int = Field(3, ge=0, le=50)
@@ -146,6 +161,7 @@ class Settings(_Section):
     safety: SafetySettings = SafetySettings()
     model: ModelSettings = ModelSettings()
     daemon: DaemonSettings = DaemonSettings()
+    console: ConsoleSettings = ConsoleSettings()
     record: RecordSettings = RecordSettings()
     replay: ReplaySettings = ReplaySettings()
 

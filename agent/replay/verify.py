@@ -158,9 +158,9 @@ def prepare_replay(path: str | Path, settings: Settings, verify: bool | None = N
     reground = r.reground if reground is None else reground
     steps = recorded_steps(trace, r.crop_px)
     if grounder is None and reground and verify:
-        from agent.run.policy_factory import build_policy
+        from agent.run.policy_factory import build_grounder
 
-        grounder = LazyGrounder(lambda: build_policy(settings))
+        grounder = LazyGrounder(lambda: build_grounder(settings))
     observer = SettleObserver(settings)
     options = VerifyOptions(verify, r.crop_px, r.match_threshold, r.search_radius_px)
     policy = VerifyingReplayPolicy(steps, options, observer, grounder if verify else None, str(path))

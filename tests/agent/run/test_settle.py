@@ -1,4 +1,5 @@
-"""Settling: stops as soon as the screen is still, reports where it changed, ignores a caret."""
+"""Settling: waits for the action's effect (not a hover highlight), stops as soon as the screen is
+still after it, reports where it changed, ignores a caret."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import time
 
 from PIL import Image, ImageDraw
 
+from actions.dispatch import Placement
+from actions.fake import FakeComputer
 from actions.geometry import Monitor, Screenshot
+from actions.schema import LeftClick, Type
 from agent.config import SettleSettings
-from agent.run.settle import differs, settle
+from agent.run.settle import differs, hover_first, settle
 
 M = Monitor(0, 0, 200, 100)
-FAST = SettleSettings(interval_ms=1, stable_frames=2, timeout_ms=5000)
+FAST = SettleSettings(interval_ms=1, stable_frames=2, timeout_ms=5000, effect_ms=0)
 
 
 def frame(box: tuple[int, int, int, int] | None = None, raw: bool = False) -> Screenshot:
@@ -33,7 +37,76 @@ def test_settles_once_the_animation_stops() -> None:
 
 def test_no_change_is_reported() -> None:
     result = settle(frame, frame(), FAST)
-    assert result.stable and not result.changed and result.frames == 3
+    assert result.stable and not result.changed and result.frames == 3 and result.first_change_ms is None
+
+
+def test_waits_up_to_effect_ms_for_a_change_that_never_comes() -> None:
+    result = settle(frame, frame(), FAST.model_copy(update={"effect_ms": 150}))
+    assert result.stable and not result.changed and 150 <= result.ms < 1000
+
+
+def test_waits_for_a_late_effect_then_for_stillness() -> None:
+    """An application that answers after 200 ms: the old rule (still for two frames) ended at once."""
+    clicked = time.perf_counter()
+    late = lambda: frame((50, 50, 90, 60)) if time.perf_counter() - clicked > 0.2 else frame()  # noqa: E731
+    result = settle(late, frame(), FAST.model_copy(update={"effect_ms": 1000}))
+    assert result.changed_box == (50, 50, 91, 61) and result.stable
+    assert result.first_change_ms is not None and 200 <= result.first_change_ms <= result.ms < 1000
+
+
+class SlowField(FakeComputer):
+    """A text field drawn with a hover highlight the moment the pointer is over it, that takes focus
+    (a thick border) only `delay` s after the click: Chromium right after Unicode typing (issue 11)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(monitor=M)
+        self.delay, self.pointer, self.clicked = delay, (0, 0), None
+
+    def screenshot(self) -> Screenshot:
+        image = Image.new("RGB", (200, 100), "white")
+        draw = ImageDraw.Draw(image)
+        if 20 <= self.pointer[0] < 180 and 30 <= self.pointer[1] < 60:
+            draw.rectangle((20, 30, 179, 59), fill=(255, 255, 220))  # hover
+        if self.clicked is not None and time.perf_counter() - self.clicked > self.delay:
+            draw.rectangle((18, 28, 181, 61), outline="blue", width=3)  # focused
+        return Screenshot(image, M)
+
+    def move(self, to: tuple[int, int]) -> None:
+        super().move(to)
+        self.pointer = to
+
+    def click(self, at: tuple[int, int] | None, button: str, count: int) -> None:
+        super().click(at, button, count)
+        self.pointer, self.clicked = at or self.pointer, time.perf_counter()
+
+
+def click_and_settle(app: SlowField, cfg: SettleSettings) -> tuple[float, bool]:
+    """Click the field as the loop does; return the settle time and whether the field had focus by then."""
+    where, shot = Placement(M), app.screenshot()
+    hovered = hover_first(LeftClick(coordinate=(100, 45)), shot, app, where, cfg)
+    app.click((100, 45), "left", 1)
+    result = settle(app.screenshot, hovered or shot, cfg)
+    focused = result.shot.image.getpixel((19, 45)) == (0, 0, 255)
+    return result.ms, focused
+
+
+def test_a_hover_highlight_is_not_the_clicks_effect() -> None:
+    cfg = SettleSettings(interval_ms=5, stable_frames=2, effect_ms=2000, hover_ms=50)
+    app = SlowField(delay=0.3)
+    ms, focused = click_and_settle(app, cfg)
+    assert focused and ms >= 300  # settling waited for the focus, not for the hover
+    assert app.calls[0] == ("move", (100, 45)) and app.calls[1][0] == "click"
+    # without pointing first, the hover is the first change and ends the wait before the focus comes
+    ms, focused = click_and_settle(SlowField(delay=0.3), cfg.model_copy(update={"hover_first": False}))
+    assert not focused and ms < 300
+
+
+def test_only_pressing_pointer_actions_point_first() -> None:
+    app = SlowField(delay=0)
+    assert hover_first(Type(text="x"), app.screenshot(), app, Placement(M), SettleSettings()) is None
+    off = SettleSettings(mode="fixed")
+    assert hover_first(LeftClick(coordinate=(5, 5)), app.screenshot(), app, Placement(M), off) is None
+    assert app.calls == []
 
 
 def test_gives_up_at_the_cap() -> None:
