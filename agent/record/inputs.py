@@ -107,6 +107,7 @@ class InputTap:
     def __init__(self, frames: FrameBuffer, monitor: Monitor, scale: float, sink: queue.Queue[Event]) -> None:
         self.frames, self.monitor, self.scale, self.sink = frames, monitor, scale, sink
         self.ignored = 0
+        self.lost: list[str] = []  # key presses that could not be read as a key or a character
         self._listeners: list[Any] = []
 
     def start(self) -> None:
@@ -169,6 +170,7 @@ class InputTap:
         t, named = time.monotonic(), key_of(key)
         if named is None:
             self.ignored += 1
+            self.lost.append(describe_key(key))  # never dropped silently: the summary names it
             return
         self.sink.put(KeyDown(t, named[0], named[1], self.frames.before(t)))
         self.frames.wake()
@@ -184,6 +186,8 @@ def key_of(key: Any) -> tuple[str, str | None] | None:
     name = getattr(key, "name", None)
     if name is None:  # a KeyCode: a character key
         char = getattr(key, "char", None)
+        if not isinstance(char, str) or len(char) != 1:
+            char = char_of_keysym(getattr(key, "vk", None))  # a keycode remapped at run time (xdotool, IMEs)
         if not isinstance(char, str) or len(char) != 1 or not char.isprintable():
             return None
         return canonical_key(char), char
@@ -193,3 +197,26 @@ def key_of(key: Any) -> tuple[str, str | None] | None:
         return canonical_key(_PYNPUT_KEYS.get(name, name)), None
     except ValueError:  # media keys, alt_gr (which only composes characters), ...
         return None
+
+
+def char_of_keysym(keysym: Any) -> str | None:
+    """The character an X keysym types: Latin-1 keysyms are their code point, Unicode keysyms are
+    0x01000000 + code point (how xdotool and our own typer map characters onto spare keycodes)."""
+    if not isinstance(keysym, int):
+        return None
+    if 0x20 <= keysym <= 0x7E or 0xA0 <= keysym <= 0xFF:
+        return chr(keysym)
+    if 0x01000100 <= keysym <= 0x0110FFFF:
+        return chr(keysym - 0x01000000)
+    return None
+
+
+def describe_key(key: Any) -> str:
+    """A key press that could not be recorded, in words for the recorder's summary."""
+    name, vk, char = getattr(key, "name", None), getattr(key, "vk", None), getattr(key, "char", None)
+    if name is not None:
+        return f"key {name!r}"
+    parts = [f"keysym 0x{vk:x}" if isinstance(vk, int) else "no keysym"]
+    if char:
+        parts.append(f"character {char!r}")
+    return "a key press with " + " and ".join(parts)

@@ -35,6 +35,7 @@ class RecordResult:
     steps: int
     ignored: int
     reason: str
+    lost: tuple[str, ...] = ()  # key presses that could not be read (named, never dropped silently)
 
 
 def record(settings: Settings, out: str | Path | None = None, task: str = "", stop: threading.Event | None = None,
@@ -60,13 +61,17 @@ def record(settings: Settings, out: str | Path | None = None, task: str = "", st
         steps += 1
         last = frames.latest()
         writer.step(_final_line(steps), last)
-        writer.end(EndLine(status="success", reason=reason, steps=steps, extra={"ignored_events": tap.ignored}),
+        writer.end(EndLine(status="success", reason=reason, steps=steps, extra={"ignored_events": tap.ignored,
+                                                                                    "lost_keys": tap.lost}),
                    last)  # the screen after the last gesture: replay verifies the last step against it
+        if tap.lost:
+            announce(f"could not read {len(tap.lost)} key press(es), left out of the recording: "
+                     + "; ".join(tap.lost[:10]) + (" ..." if len(tap.lost) > 10 else ""))
     finally:
         tap.stop()
         frames.stop()
         writer.close()
-    return RecordResult(writer.dir, steps, tap.ignored, reason)
+    return RecordResult(writer.dir, steps, tap.ignored, reason, tuple(tap.lost))
 
 
 def _writer(settings: Settings, out: str | Path | None) -> TraceWriter:
