@@ -5,7 +5,8 @@ the real runner (gate, executor, settle, trace), and reports the median and p95 
 from the trace, the overhead without settling, and — measured on the same frames — capture and
 the model-side preprocessing (resize to W′×H′, PNG + base64 for an OpenAI-compatible server).
 `settle` runs the same script twice on fresh apps, settling by polling and with the fixed 1 s
-sleep most agents use, and reports both wall times, the ratio, and whether the app states match.
+sleep most agents use, and reports both wall times, the ratio, whether the app states match, and the
+medians of the pointing (`hover`, settle.hover_first) and of the wait itself.
 Not for: the model step itself (bench model).
 """
 
@@ -27,7 +28,7 @@ from agent.sandbox.launch import Sandbox
 from agent.traces.lines import Origin
 from agent.traces.store import read_trace
 
-PHASES = ("capture", "decide", "gate", "execute", "settle", "trace")
+PHASES = ("capture", "decide", "gate", "hover", "execute", "settle", "trace")
 VOLATILE = {"pid", "seq", "ready", "focus", "pointer", "last_click", "last_key"}
 
 
@@ -179,7 +180,9 @@ def bench_settle(settings: Settings, size: tuple[int, int], count: int, fixed_ms
             cfg = _in(settings, tmp).model_copy(update={"settle": settings.settle.model_copy(
                 update={"mode": mode, "fixed_ms": fixed_ms})})
             with fresh_app(xvfb, Path(tmp) / mode) as app:
-                _, wall = run_steps(cfg, bench_steps(app, count))
+                trace_dir, wall = run_steps(cfg, bench_steps(app, count))
+                phases = phase_stats(trace_dir)  # hover: the pointing before a click (settle.hover_first)
+                out[f"{mode}_settle_ms"] = {p: phases[p] for p in ("hover", "settle")}
                 states[mode] = {k: v for k, v in app.wait_for(lambda s: s.get("seq")).items() if k not in VOLATILE}
             out[f"{mode}_wall_s"] = round(wall, 3)
     out["ratio"] = round(out["fixed_wall_s"] / out["poll_wall_s"], 2)
@@ -211,3 +214,5 @@ def print_settle(result: dict[str, Any]) -> None:
     print(f"{'poll (wait until still)':<32}{result['poll_wall_s']:>10.2f}")
     print(f"{'fixed sleep':<32}{result['fixed_wall_s']:>10.2f}")
     print(f"poll is {result['ratio']}x faster; same app state: {'yes' if result['same_app_state'] else 'NO'}")
+    for phase, s in result.get("poll_settle_ms", {}).items():  # poll: the pointing first, then the wait
+        print(f"poll {phase:<27}median {s['median_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms")
