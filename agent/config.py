@@ -110,6 +110,7 @@ class ModelSettings(_Section):
     dtype: Literal["bfloat16", "float16", "float32", "auto"] = "bfloat16"
     attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
     decoding: Literal["free", "constrained"] = "free"
+    jump_forward: bool = True
     prefix_cache: bool = True
     cuda_graphs: bool = True
     compile_decode: bool = False

@@ -54,6 +54,7 @@ class TransformersOptions:
     device_map: str
     attn_implementation: str
     decoding: str
+    jump_forward: bool
     temperature: float
     top_p: float
     top_k: int
@@ -269,7 +270,7 @@ class TransformersBackend:
         generate_start = time.perf_counter()
         with torch.inference_mode():
             result = self.decoder.generate(inputs, request.max_new_tokens, processors, self.eos_ids,
-                                           self.sampling(), request.stop, forced)
+                                           self.sampling(), request.stop, forced, self._jump(request, processors))
         ended = time.perf_counter()
         new_tokens = list(result.tokens)
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -284,6 +285,7 @@ class TransformersBackend:
                 "finish_reason": "stop" if new_tokens and new_tokens[-1] in self.eos_ids else "length",
                 "constrained": request.constrained, "device": str(self.device),
                 "cached_prefix_tokens": result.prefix_tokens, "forced_tokens": result.forced,
+                "decode_passes": result.passes,
                 **self._notes_once(),
             },
         )
@@ -292,6 +294,9 @@ class TransformersBackend:
         notes, self.engine_notes = self.engine_notes, ()
         return {"engine_notes": list(notes)} if notes else {}
 
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
     def forced_opening(self, request: ModelRequest, grammar: Any) -> tuple[int, ...]:
         """With the grammar on: the tokens every answer starts with (prefilled, not decoded); else ()."""
         if not request.constrained:
@@ -299,6 +304,12 @@ class TransformersBackend:
         index = self.constraint_index(grammar)
         return index.opening(lambda text: self.tokenizer.encode(text, add_special_tokens=False),
                              request.max_new_tokens)
+
+    def _jump(self, request: ModelRequest, processors: Any) -> Any:
+        """Jump-forward drafts (the grammar's forced tokens) where `model.jump_forward` and the grammar are on."""
+        if not (request.constrained and self.options.jump_forward):
+            return None
+        return next((p.draft for p in processors if hasattr(p, "draft")), None)
 
     def _processors(self, request: ModelRequest, prompt_length: int, grammar: Any) -> tuple[Any, StepClock]:
         import torch
@@ -312,7 +323,7 @@ class TransformersBackend:
 
             index = self.constraint_index(grammar)
             try:
-                constraint = ToolCallConstraint(index, prompt_length, request.max_new_tokens)
+                constraint = ToolCallConstraint(index, prompt_length, request.max_new_tokens, self._encode)
             except ValueError as exc:
                 raise BackendError(f"constrained decoding: {exc}") from None
             processors.append(constraint)

@@ -70,6 +70,7 @@ class TokenIndex:
         self._max = tuple(entry.max_distance for entry in self.states)
         self._masks: dict[tuple[int | None, int, str], Any] = {}
         self._openings: dict[int, tuple[int, ...]] = {}
+        self._drafts: dict[int, tuple[int, ...]] = {}
 
     @property
     def min_tokens(self) -> int:
@@ -81,6 +82,18 @@ class TokenIndex:
         if max_new_tokens not in self._openings:
             self._openings[max_new_tokens] = forced_opening(self, encode, max_new_tokens)
         return self._openings[max_new_tokens]
+
+    def draft(self, state: int | None, encode: Any) -> tuple[int, ...]:
+        """Jump-forward: the tokens of the bytes the grammar forces from `state` on (cached per state).
+
+        A draft only: the decoder feeds it in one pass and keeps the tokens the model itself would
+        have chosen, so the answer is the token-by-token one whatever the draft holds.
+        """
+        if state is None:
+            return ()
+        if state not in self._drafts:
+            self._drafts[state] = forced_tokens(self, state, encode)
+        return self._drafts[state]
 
     def blocked(self, state: int | None, vocab: int, device: Any, budget: int | None = None) -> Any:
         """A bool tensor over `vocab`, True where a token is not allowed in `state` (None = only EOS).
@@ -110,7 +123,8 @@ class TokenIndex:
 class ToolCallConstraint:
     """A logits processor for one `generate` call: mask to the grammar, finish within the budget."""
 
-    def __init__(self, index: TokenIndex, prompt_length: int, max_new_tokens: int) -> None:
+    def __init__(self, index: TokenIndex, prompt_length: int, max_new_tokens: int, encode: Any = None) -> None:
+        """`encode` (text → token ids, the tokenizer's own way) enables `draft` for jump-forward decoding."""
         if index.min_tokens > max_new_tokens:
             raise ValueError(
                 f"max_new_tokens={max_new_tokens} is too small for a tool call (needs at least {index.min_tokens})"
@@ -121,6 +135,13 @@ class ToolCallConstraint:
         self.rows: list[int | None] = []  # DFA state per batch row; None = off the grammar
         self.consumed = 0
         self.seconds = 0.0  # time spent in this processor (the overhead of constraining)
+        self.encode = encode
+
+    def draft(self, token: int) -> tuple[int, ...]:
+        """The grammar's forced tokens after the last scored step chose `token` (one batch row only)."""
+        if self.encode is None or len(self.rows) != 1:
+            return ()
+        return self.index.draft(self._advance(self.rows[0], token), self.encode)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         started = time.perf_counter()
@@ -175,6 +196,31 @@ def forced_opening(index: TokenIndex, encode: Any, max_new_tokens: int) -> tuple
         out.append(token)
         state = nxt
     return tuple(out) if len(out) + index.distance[state] <= max_new_tokens else ()
+
+
+def forced_tokens(index: TokenIndex, start: int, encode: Any) -> tuple[int, ...]:
+    """The bytes the DFA forces from `start` (one way on, until a branch or the end), as tokens the
+    grammar accepts; the last token is dropped unless the bytes end the call (it could merge with the
+    free bytes that follow)."""
+    dfa, data, state = index.dfa, bytearray(), start
+    while state not in dfa.accepting and len(dfa.transitions[state]) == 1:
+        ((byte, state),) = dfa.transitions[state].items()
+        data.append(byte)
+    try:
+        ids = list(encode(data.decode("utf-8"))) if data else []
+    except UnicodeDecodeError:
+        return ()
+    if state not in dfa.accepting or dfa.transitions[state]:
+        ids = ids[:-1]
+    out: list[int] = []
+    state = start
+    for token in ids:
+        nxt = None if state in dfa.accepting else index.states[state].lookup.get(token)
+        if nxt is None:
+            break
+        out.append(token)
+        state = nxt
+    return tuple(out)
 
 
 def _state_tokens(pairs: list[tuple[int, int]], distance: list[int]) -> StateTokens:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ class DecodeResult:
     tokens: tuple[int, ...]  # the answer, forced opening included
     prefix_tokens: int  # prompt tokens whose KV came from an earlier call's cache (0: none reused)
     forced: int = 0  # answer tokens prefilled with the prompt rather than decoded
+    passes: int = 0  # forward passes after the prefill (jump-forward: fewer than the decoded tokens)
 
 
 @dataclass
@@ -67,12 +68,17 @@ class Decoder:
         self._prefix: _Prefix | None = None
 
     def generate(self, tensors: dict[str, Any], max_new_tokens: int, processors: Any, eos_ids: Sequence[int],
-                 sampling: Sampling = Sampling(), stop: Any = None, forced: Sequence[int] = ()) -> DecodeResult:
+                 sampling: Sampling = Sampling(), stop: Any = None, forced: Sequence[int] = (),
+                 jump: Callable[[int], Sequence[int]] | None = None) -> DecodeResult:
         """Prefill `tensors` (input_ids, pixel_values, image_grid_thw, ...) and decode up to `max_new_tokens`.
 
         `forced`: the answer's first tokens, known in advance (the grammar's opening), prefilled with
         the prompt; they count towards `max_new_tokens`. `processors` is called as a transformers
         LogitsProcessorList on (all ids so far, scores).
+        `jump` (greedy only; jump-forward decoding): given the token just chosen, a draft of the tokens
+        that follow it (the grammar's forced bytes); the draft is fed with that token in one pass and
+        each draft token is kept only while it is the token the model chooses at its place, so the
+        answer equals token-by-token decoding and the model runs about once per free token.
         Raises `GenerationInterrupted` as soon as `stop` (a threading.Event) is seen set.
         """
         import torch
@@ -97,20 +103,54 @@ class Decoder:
         ids, tokens = input_ids, list(forced)
         eos = set(eos_ids)
         steps = max_new_tokens - len(forced)
-        for step in range(steps):
+        rows: list[Any] = []  # logits after each fed draft token, not yet checked against the model's choice
+        draft: list[int] = []  # draft tokens fed (their KV written) but not yet verified
+        produced = passes = 0
+        while True:
             scores = processors(ids, logits.float())
             token = _choose(ids, scores, warpers)
             tokens.append(token)
-            if token in eos or step == steps - 1:
+            produced += 1
+            if draft and token == draft[0]:  # the model chose the fed draft token: its pass is done already
+                ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
+                draft.pop(0)
+                logits = rows.pop(0)
+                if produced == steps:
+                    break
+                continue
+            draft, rows = [], []  # the rest of the draft is dropped: its KV slots are rewritten from here
+            if token in eos or produced == steps:
                 break
             _check(stop)
+            position, slot = following + produced - 1, length + produced - 1
+            if jump is not None and not warpers[1]:
+                draft = list(jump(token))[:max(0, steps - produced - 1)]
             ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
-            if self.static is not None:
-                logits = self.static.step(token, following + step, length + step)
-                continue
-            position = positions.new_full((3, 1, 1), following + step)
-            logits = self._forward(ids[:, -1:], position, cache)
-        return DecodeResult(tuple(tokens), cached if hit else 0, len(forced))
+            passes += 1
+            if draft:
+                out = self._forward_many([token, *draft], position, slot, cache)
+                logits, rows = out[:1], list(out[1:].split(1))
+            elif self.static is not None:
+                logits = self.static.step(token, position, slot)
+            else:
+                _cut(cache, slot)
+                logits = self._forward(ids[:, -1:], positions.new_full((3, 1, 1), position), cache)
+        return DecodeResult(tuple(tokens), cached if hit else 0, len(forced), passes)
+
+    def _forward_many(self, fed: list[int], position: int, slot: int, cache: Any) -> Any:
+        """Logits [len(fed), vocab] after each of `fed` (one pass), their KV from `slot` on; a cache
+        left longer than `slot` by an earlier, partly rejected draft is cut back to it first (static
+        buffers need no cut: slots past the current one are masked and rewritten)."""
+        import torch
+
+        if self.static is not None:
+            return self.static.steps(fed, position, slot)
+        _cut(cache, slot)
+        ids = torch.tensor([fed], dtype=torch.long, device=self.model.device)
+        steps = torch.arange(position, position + len(fed), device=self.model.device)
+        output = self.model(input_ids=ids, position_ids=steps.view(1, 1, -1).expand(3, 1, -1), use_cache=True,
+                            **{self._cache_arg: cache})
+        return output.logits[0]
 
     def _start(self, input_ids: Any, positions: Any) -> tuple[Any, int, bool]:
         """A KV cache holding the prompt's system-prompt prefix (from the last call, or made now), its
@@ -172,6 +212,13 @@ def prefix_length(ids: Sequence[int], image_token_id: int, end_token_id: int = 1
     except ValueError:
         first_image = len(ids)
     return end if end < first_image and end < len(ids) else 0
+
+
+def _cut(cache: Any, length: int) -> None:
+    """Drop a rejected draft's KV: cut `cache` back to `length` tokens (negative crop: 4.x and 5.x alike)."""
+    excess = cache.get_seq_length() - length
+    if excess > 0:
+        cache.crop(-excess)
 
 
 def _check(stop: Any) -> None:

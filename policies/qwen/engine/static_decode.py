@@ -115,6 +115,51 @@ class StaticDecode:
         buffers.graph.replay()
         return buffers.logits
 
+    def steps(self, tokens: list[int], position: int, slot: int) -> Any:
+        """Logits [len(tokens), vocab] after each of `tokens` (rope positions and cache slots from
+        `position`, `slot` on), in one eager pass (jump-forward drafts; never a graph)."""
+        import torch
+
+        buffers = self._buffers
+        if buffers is None or slot + len(tokens) >= buffers.length:
+            raise ValueError(f"slots {slot}+{len(tokens)} are outside the buffers: call begin with enough room")
+        device = buffers.token.device
+        fed = torch.tensor([tokens], dtype=torch.long, device=device)
+        offsets = torch.arange(len(tokens), device=device)
+        return self._forward_many(buffers, fed, position + offsets, slot + offsets)
+
+    def _forward_many(self, b: _Buffers, fed: Any, positions: Any, slots: Any) -> Any:
+        """`_forward` for several tokens at once, each seeing the slots up to its own (causal)."""
+        import torch
+
+        count = fed.shape[1]
+        hidden = self.embed(fed)  # [1, T, hidden]
+        angles = positions.float().view(-1, 1) * self.inv_freq.view(1, -1)
+        angles = torch.cat((angles, angles), dim=-1).view(1, 1, count, -1)
+        cos = (angles.cos() * self.rope_scale).to(hidden.dtype)
+        sin = (angles.sin() * self.rope_scale).to(hidden.dtype)
+        visible = b.slots.view(1, 1, 1, -1) <= slots.view(1, 1, count, 1)  # [1, 1, T, length]
+        groups = self.heads // self.kv_heads
+        for index, layer in enumerate(self.layers):
+            attention = layer.self_attn
+            x = layer.input_layernorm(hidden)
+            q = _normed(attention, "q_norm", attention.q_proj(x).view(1, count, self.heads, self.head_dim))
+            k = _normed(attention, "k_norm", attention.k_proj(x).view(1, count, self.kv_heads, self.head_dim))
+            q, k = _rotate(q.transpose(1, 2), cos, sin), _rotate(k.transpose(1, 2), cos, sin)
+            v = attention.v_proj(x).view(1, count, self.kv_heads, self.head_dim).transpose(1, 2)
+            b.keys[index].index_copy_(2, slots, k)
+            b.values[index].index_copy_(2, slots, v)
+            q = q.reshape(1, self.kv_heads, groups, count, self.head_dim)
+            scores = torch.matmul(q, b.keys[index].unsqueeze(2).transpose(3, 4)) * self.scaling
+            scores = scores.masked_fill(~visible.unsqueeze(2), float("-inf"))  # [1, kv, groups, T, length]
+            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+            out = torch.matmul(weights, b.values[index].unsqueeze(2))  # [1, kv, groups, T, head_dim]
+            out = out.reshape(1, self.heads, count, self.head_dim).transpose(1, 2).reshape(1, count, -1)
+            hidden = hidden + attention.o_proj(out)
+            mlp = layer.mlp(layer.post_attention_layernorm(hidden))
+            hidden = hidden + (mlp[0] if isinstance(mlp, tuple) else mlp)
+        return self.head(self.norm(hidden))[0]
+
     def _allocate(self, length: int) -> _Buffers:
         import torch
 
