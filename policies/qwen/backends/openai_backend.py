@@ -1,11 +1,13 @@
 """A `ChatBackend` for any OpenAI-compatible /v1/chat/completions server (vLLM, SGLang, LM Studio).
 
-Standard library only (urllib). Images go as PNG data URLs of the already-resized W′×H′ image, so
-the server's own resize is the identity. The system prompt goes as one string, so the server's
-chat template sees it byte for byte. Transport errors, 5xx and 429 are retried with exponential
-backoff (honouring Retry-After); any other HTTP error raises `BackendError` at once with the status
-and an excerpt of the body. Proxies from the environment are not used (a local server must not be
-sent through a corporate proxy), and no environment variable is read here: the API key comes in.
+Standard library only (urllib; numpy for the PNG rows). Images go as PNG data URLs of the
+already-resized W′×H′ image, so the server's own resize is the identity; the PNG is deflated in
+stripes on a few threads (`png`), lossless, decoded by the server to exactly the screenshot's pixels.
+The system prompt goes as one string, so the server's chat template sees it byte for byte.
+Transport errors, 5xx and 429 are retried with exponential backoff (honouring Retry-After); any
+other HTTP error raises `BackendError` at once with the status and an excerpt of the body. Proxies
+from the environment are not used (a local server must not be sent through a corporate proxy), and
+no environment variable is read here: the API key comes in.
 The server's reported prompt tokens are compared with the vision tokens the images cost as sent: fewer
 than the images alone, or more than the images plus every byte of text, means the server resized
 them (its own pixel budget), so every click would drift — `ServerRescaled`, one line naming the
@@ -17,16 +19,18 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import json
+import os
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from policies.qwen.backends.png import png_bytes
 from policies.qwen.errors import BackendError, GenerationInterrupted
 from policies.qwen.messages import ImagePart, Message, ModelReply, ModelRequest, TextPart, expected_vision_tokens
 
@@ -81,6 +85,7 @@ class OpenAIBackend:
         self.url = options.base_url.rstrip("/") + "/chat/completions"
         self._sleep = sleep
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._pool: ThreadPoolExecutor | None = None  # PNG stripes, made at the first image
 
     def complete(self, request: ModelRequest) -> ModelReply:
         started = time.perf_counter()
@@ -104,7 +109,7 @@ class OpenAIBackend:
         o = self.options
         payload: dict[str, Any] = {
             "model": o.model,
-            "messages": [_message(m) for m in request.messages],
+            "messages": [_message(m, self._png_pool) for m in request.messages],
             "max_tokens": request.max_new_tokens,
             "stream": False,
         }
@@ -114,7 +119,15 @@ class OpenAIBackend:
         return payload
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    def _png_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                            thread_name_prefix="png")
+        return self._pool
 
     def _post(self, body: bytes, stop: Any = None) -> tuple[Any, int]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -173,22 +186,21 @@ def _unless_stopped(call: Callable[[], Any], stop: Any, poll_s: float = 0.01) ->
     return box["value"]
 
 
-def _message(message: Message) -> dict[str, Any]:
+def _message(message: Message, pool: Callable[[], ThreadPoolExecutor] | None = None) -> dict[str, Any]:
     texts = [p.text for p in message.parts if isinstance(p, TextPart)]
     if len(texts) == len(message.parts):  # text only: one string, exactly as built
         return {"role": message.role, "content": "".join(texts)}
     content = [
         {"type": "text", "text": p.text} if isinstance(p, TextPart) else
-        {"type": "image_url", "image_url": {"url": png_data_url(p)}}
+        {"type": "image_url", "image_url": {"url": png_data_url(p, pool() if pool else None)}}
         for p in message.parts
     ]
     return {"role": message.role, "content": content}
 
 
-def png_data_url(part: ImagePart) -> str:
-    buf = io.BytesIO()
-    part.image.save(buf, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def png_data_url(part: ImagePart, pool: ThreadPoolExecutor | None = None) -> str:
+    """The image as a base64 PNG data URL (lossless; stripes deflated on `pool` where given)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(part.image, pool)).decode("ascii")
 
 
 def _reply(data: Any, url: str) -> dict[str, Any]:
