@@ -28,6 +28,8 @@ class _Section(BaseModel):
 
 
 class ScreenSettings(_Section):
+    # auto: native Wayland when the session is Wayland (wlroots by its protocols), else X11; see actions.backends
+    backend: Literal["auto", "x11", "wlroots", "gnome"] = "auto"
     monitor: int = Field(1, ge=0)
     scale: float = Field(1.0, gt=0, le=8)
 
@@ -114,6 +116,7 @@ class ModelSettings(_Section):
     prefix_cache: bool = True
     cuda_graphs: bool = True
     compile_decode: bool = False
+    compile_cache_dir: str = ""
     resize_on_device: bool = True
     grounder: GrounderSettings = GrounderSettings()
     zoom: bool = False

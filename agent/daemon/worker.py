@@ -66,6 +66,7 @@ class ModelHolder:
                 raise RuntimeError(self.problem)
             try:
                 self.policy = self.factory(self.settings)
+                _warm_up(self.policy)
                 self.problem = ""
             except Exception as exc:
                 self.problem = f"could not load: {exc}"
@@ -78,6 +79,13 @@ class ModelHolder:
     def close(self) -> None:
         if isinstance(self.policy, Closable):
             self.policy.close()
+
+
+def _warm_up(policy: Policy) -> None:
+    """Compile and capture the model's decode step now, before any task (a backend that offers it)."""
+    warm_up = getattr(getattr(policy, "backend", None), "warm_up", None)
+    if callable(warm_up):
+        warm_up()
 
 
 @dataclass

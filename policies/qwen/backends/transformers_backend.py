@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from policies.qwen.backends.architectures import VERIFIED, model_class_name, unverified
+from policies.qwen.engine.compile_cache import use_compile_cache
 from policies.qwen.engine.decode import Decoder, Sampling
 from policies.qwen.engine.device_image import resize_on_device
 from policies.qwen.engine.inputs import PreparedInputs, load_image_processor, prepare_inputs
@@ -40,6 +41,7 @@ from policies.qwen.messages import ModelReply, ModelRequest
 from policies.qwen.resize import FACTOR, ModelFrame, model_frame, resize_for_model
 
 MODEL_EXTRA = "pip install 'deskpilot[model]'"
+WARM_UP_TOKENS = 4096  # = static_decode.COMPILED_BUCKET: a one-screenshot step's buffers (graphs and compiled)
 BAD_VERSIONS = ("5.4.", "5.5.0", "5.5.1", "5.5.2", "5.5.3")  # image RoPE bug, fixed in 5.5.4
 
 
@@ -62,6 +64,7 @@ class TransformersOptions:
     prefix_cache: bool
     cuda_graphs: bool
     compile_decode: bool
+    compile_cache_dir: str
     resize_on_device: bool
     local_only: bool = False  # the hub is known to be out of reach: read the cache only
 
@@ -182,9 +185,11 @@ class TransformersBackend:
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)
         self.mm_token_types = _accepts(self.model, "mm_token_type_ids")
         self.exact_length = False  # benchmarks: never stop at EOS, decode exactly max_new_tokens (free decoding)
+        static = static_mode(self.options, self.model.device.type, self.model)
+        if static == "compiled":  # kernels compiled by an earlier process are read back, not rebuilt
+            use_compile_cache(self.options.compile_cache_dir)
         self.decoder = Decoder(self.model, self.image_token_id,
-                               self.options.prefix_cache and "prefix_cache" in verified,
-                               static_mode(self.options, self.model.device.type, self.model),
+                               self.options.prefix_cache and "prefix_cache" in verified, static,
                                end_token_id=_token_id(self.tokenizer, "<|im_end|>"))
         self.engine_notes = unverified(self.model_type, self.options)  # said once, with the first reply
         self._vocabulary: Any = None
@@ -293,6 +298,25 @@ class TransformersBackend:
     def _notes_once(self) -> dict[str, Any]:
         notes, self.engine_notes = self.engine_notes, ()
         return {"engine_notes": list(notes)} if notes else {}
+
+    def warm_up(self, buffer_tokens: int = WARM_UP_TOKENS) -> float:
+        """Compile (`model.compile_decode`) and capture (CUDA graphs) the decode step now, for buffers of
+        `buffer_tokens`, so the first task's first step does not pay it; seconds spent (0.0: the decode
+        steps are the model's own forward, nothing to warm). The daemon calls it before taking tasks.
+        Buffers only grow, so every later prompt up to that size reuses this graph and compiled step."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        if self.decoder is None or self.decoder.static is None:
+            return 0.0
+        started = time.perf_counter()
+        new_tokens = 4
+        ids = torch.zeros((1, buffer_tokens - new_tokens - 1), dtype=torch.long, device=self.device)
+        with torch.inference_mode():  # text only, no system turn: the prefix cache is left alone
+            self.decoder.generate({"input_ids": ids}, new_tokens, LogitsProcessorList(), ())
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
