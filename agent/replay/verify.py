@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from actions.geometry import Point, Screenshot
+from actions.schema import Terminate
 from agent.config import Settings
 from agent.errors import EnvironmentProblem
 from agent.run.runner import RunReport, execute
@@ -31,6 +32,7 @@ from policies.grounding import Grounder, GroundingError
 from policies.imagematch import crop_box
 from policies.scripted.verified import (
     CONTEXT,
+    Effect,
     ExampleGrounder,
     RecordedStep,
     VerifyingReplayPolicy,
@@ -38,6 +40,7 @@ from policies.scripted.verified import (
     target_of,
 )
 
+EFFECT_LEVELS = 24  # gray levels two recorded screenshots must differ by to count as the step's effect
 _VERBS = {"left_click": "clicked", "double_click": "double-clicked", "triple_click": "triple-clicked",
           "right_click": "right-clicked", "middle_click": "middle-clicked", "left_click_drag": "dragged",
           "scroll": "scrolled", "hscroll": "scrolled", "mouse_move": "pointed at"}
@@ -50,14 +53,56 @@ def recorded_screen(trace: Trace) -> tuple[int, int]:
     return screen.width, screen.height
 
 
-def recorded_steps(trace: Trace, crop_px: int) -> tuple[RecordedStep, ...]:
-    """The replayable steps of `trace`, each with a crop of its recorded screenshot around its target."""
+def recorded_steps(trace: Trace, crop_px: int, settle_s: float = 2.0) -> tuple[RecordedStep, ...]:
+    """The replayable steps of `trace`, each with a crop of its recorded screenshot around its target and
+    what it did to the screen (`recorded_effect`)."""
     screen, out = recorded_screen(trace), []
-    for step, action in trace.replayed():
+    replayed = trace.replayed()
+    for i, (step, action) in enumerate(replayed):
         number, point = step.index, target_of(action)
         context, anchor = _crop(trace.dir, step.screenshot, point, crop_px * CONTEXT[-1], screen)
-        out.append(RecordedStep(number, action, screen, context, anchor, intent_of(step, number)))
+        following = replayed[i + 1][0] if i + 1 < len(replayed) else None
+        effect, note = (None, "") if isinstance(action, Terminate) else recorded_effect(
+            trace, step, following, screen, settle_s)
+        out.append(RecordedStep(number, action, screen, context, anchor, intent_of(step, number), effect, note))
     return tuple(out)
+
+
+def recorded_effect(trace: Trace, step: StepLine, following: StepLine | None, screen: tuple[int, int],
+                    settle_s: float) -> tuple[Effect | None, str]:
+    """Where and how the screen changed between `step`'s screenshot and the next one (the end screenshot
+    after the last step), with the wait allowed for it: twice the recorded gap, plus settling.
+    (None, why) where that cannot be told; (None, "") where the recording shows no change."""
+    import numpy as np
+
+    after_path = trace.screenshot_after(step)
+    if not step.screenshot or after_path is None:
+        return None, "the trace has no screenshot after it (recorded before end screenshots)"
+    try:
+        before, after = load_screenshot(trace.dir / step.screenshot), load_screenshot(after_path)
+    except UnreadableScreenshot as exc:
+        return None, str(exc)
+    if before.size != screen or after.size != screen:
+        return None, "its screenshots do not have the recorded screen size"
+    diff = np.abs(np.asarray(before.convert("L"), np.int16) - np.asarray(after.convert("L"), np.int16)) > EFFECT_LEVELS
+    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+    if rows.size == 0 or (cols[-1] - cols[0] < 3 and rows[-1] - rows[0] < 64):  # nothing, or a caret blinking
+        return None, ""
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    return Effect(box, before.crop(box), after.crop(box), 2 * _gap_s(step, following) + settle_s), ""
+
+
+def _gap_s(step: StepLine, following: StepLine | None) -> float:
+    """The recorded time from `step` to the next: a recording's timestamps, else the run's execute + settle."""
+    at = step.policy.get("recorded") if isinstance(step.policy.get("recorded"), dict) else None
+    later = following.policy.get("recorded") if following is not None else None
+    if at and isinstance(later, dict) and isinstance(at.get("at_s"), int | float) and \
+            isinstance(later.get("at_s"), int | float):
+        return max(float(later["at_s"]) - float(at["at_s"]), 0.0)
+    timings = step.timings_ms
+    spent = sum(float(timings.get(k, 0) or 0) for k in ("hover", "execute", "settle")
+                if isinstance(timings.get(k, 0), int | float))
+    return spent / 1000 if spent else 1.0
 
 
 def _crop(directory: Path, name: Any, point: Point | None, side: int, screen: tuple[int, int]) -> tuple[Any, Point]:
@@ -92,14 +137,19 @@ class SettleObserver:
         self._capture: Any = None
 
     def __call__(self, shot: Screenshot) -> Screenshot:
-        from actions.capture import MssCapture
         from agent.run.settle import settle
 
-        if self._capture is None:  # opened on the thread that runs the policy (mss handles are per thread)
-            self._capture = MssCapture(self.settings.screen.monitor, self.settings.screen.scale)
         if self.settings.settle.mode == "off":
-            return self._capture.grab()
-        return settle(self._capture.grab, shot, self.settings.settle, effect_ms=0).shot  # no change expected
+            return self.grab()
+        return settle(self.grab, shot, self.settings.settle, effect_ms=0).shot  # no change expected
+
+    def grab(self) -> Screenshot:
+        """One capture now (the policy polls with it while waiting for a step's recorded effect)."""
+        from agent.run.runner import build_capture
+
+        if self._capture is None:  # opened on the thread that runs the policy (mss handles are per thread)
+            self._capture = build_capture(self.settings)  # the session's backend: X11 or Wayland
+        return self._capture.grab()
 
     def close(self) -> None:
         if self._capture is not None:
@@ -156,14 +206,14 @@ def prepare_replay(path: str | Path, settings: Settings, verify: bool | None = N
     trace, r = read_trace(path), settings.replay
     verify = r.verify if verify is None else verify
     reground = r.reground if reground is None else reground
-    steps = recorded_steps(trace, r.crop_px)
+    steps = recorded_steps(trace, r.crop_px, settings.settle.timeout_ms / 1000)
     if grounder is None and reground and verify:
         from agent.run.policy_factory import build_grounder
 
         grounder = LazyGrounder(lambda: build_grounder(settings))
     observer = SettleObserver(settings)
     options = VerifyOptions(verify, r.crop_px, r.match_threshold, r.search_radius_px)
-    policy = VerifyingReplayPolicy(steps, options, observer, grounder if verify else None, str(path))
+    policy = VerifyingReplayPolicy(steps, options, observer, grounder if verify else None, str(path), observer.grab)
     origin = Origin(source=str(path), replay={"verify": verify, "reground": policy.grounder is not None,
                                               "recorded_screen": list(recorded_screen(trace))})
     return PreparedReplay(trace.header.task, policy, origin, observer, grounder)

@@ -16,6 +16,12 @@ CENTER_MIN)`. If they differ:
    square too when the grounder offers `ground_example` — and uses that point;
 4. otherwise it ends the run: `terminate failure`, with `stop_reason` saying where and why.
 What it did goes into the Decision's meta (`verify`), so the trace records it for every step.
+After each step it checks the step's effect (`check_effect`): the box that changed between the step's
+recorded screenshot and the next one (or the trace's end screenshot) must come to look like the
+recording there, within the step's bound (`Effect.wait_s`: twice the recorded gap plus settling), or
+the run ends `terminate failure` with a report saying which step, where, and what is there instead.
+A step with no screenshot after it (a trace from before end screenshots) is marked unchecked, never
+claimed; the result goes into the next Decision's meta (`effect`).
 On a screen of another size the recorded points are first mapped through their normalized
 (0..1) coordinates; the recorded pixels keep their size (UI elements usually keep theirs).
 Not for: reading traces or settling the screen (agent.replay.verify wires those in).
@@ -49,6 +55,18 @@ class ExampleGrounder(Protocol):
 
 
 @dataclass(frozen=True)
+class Effect:
+    """What a recorded step did to the screen: the box that changed between its screenshot and the next
+    one (or the end screenshot), the recorded pixels there before and after, and how long replay may
+    wait for the same change (twice the recorded gap to the next step, plus settling)."""
+
+    box: tuple[int, int, int, int]  # left, top, right, bottom in recorded screen pixels
+    before: Image.Image = field(repr=False)
+    after: Image.Image = field(repr=False)
+    wait_s: float = 2.0
+
+
+@dataclass(frozen=True)
 class RecordedStep:
     number: int  # the step's index in the recorded trace
     action: Action  # in recorded screen coordinates
@@ -56,6 +74,8 @@ class RecordedStep:
     context: Image.Image | None = field(default=None, repr=False)  # recorded pixels around the target
     anchor: Point = (0, 0)  # the target's position inside `context`
     intent: str = ""  # what the step meant, for re-grounding: a script target, model text, or a description
+    effect: Effect | None = field(default=None, repr=False)  # None: no change recorded, or not checkable
+    effect_note: str = ""  # why the effect cannot be checked ("" when it can, or nothing changed)
 
 
 @dataclass(frozen=True)
@@ -104,15 +124,26 @@ class VerifyingReplayPolicy:
     scripted = True
 
     def __init__(self, steps: Sequence[RecordedStep], options: VerifyOptions | None = None,
-                 observe: Observe | None = None, grounder: Grounder | None = None, source: str = "") -> None:
+                 observe: Observe | None = None, grounder: Grounder | None = None, source: str = "",
+                 look: Callable[[], Screenshot] | None = None) -> None:
         self.steps, self.options = tuple(steps), options or VerifyOptions()
-        self.observe, self.grounder, self.source = observe, grounder, source
+        self.observe, self.grounder, self.source, self.look = observe, grounder, source, look
 
     def decide(self, task: str, shot: Screenshot, history: Sequence[StepRecord]) -> Decision:
         index = len(history)
+        effect: dict[str, Any] = {}
+        if index > 0 and self.options.enabled and index - 1 < len(self.steps):
+            previous, before = self.steps[index - 1], history[-1]
+            found = (before.decision.meta.get("verify") if before is not None else None) or {}
+            effect, failure = self.check_effect(previous, shot, last=index >= len(self.steps), found=found)
+            if failure:
+                return Decision(action=Terminate(status="failure"),
+                                meta={"replay_step": None, "effect": effect, "stop_reason": failure})
         if index >= len(self.steps):
-            return Decision(action=Terminate(status="success"), meta={"replay_step": None})
+            return Decision(action=Terminate(status="success"), meta={"replay_step": None, "effect": effect})
         step = self.steps[index]
+        if isinstance(step.action, Terminate) and step.action.status == "success":
+            return Decision(action=step.action, meta={"replay_step": step.number, "effect": effect})
         action = placed(step, shot.size)
         meta: dict[str, Any] = {"replay_step": step.number}
         if shot.size != step.screen:
@@ -129,6 +160,50 @@ class VerifyingReplayPolicy:
             reason = f"step {step.number} ({_describe(action)}) diverged: {check.note}"
             return Decision(action=Terminate(status="failure"), meta={**meta, "stop_reason": reason})
         return Decision(action=shifted(action, check.offset, shot.size), meta=meta)
+
+    def check_effect(self, step: RecordedStep, shot: Screenshot, last: bool,
+                     found: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+        """Wait (up to the step's bound) until the screen changed where and as it did in the recording
+        (shifted as the step's target was, when it had moved). Returns what was found for the trace, and a
+        failure report ("" when the effect came). `found`: what the check before the step found."""
+        e, found = step.effect, found or {}
+        if e is None:
+            note = step.effect_note or "the recording shows no change after this step"
+            if last and step.effect_note:
+                note = f"the last step's effect could not be checked: {step.effect_note}"
+            return {"step": step.number, "result": "unchecked" if step.effect_note else "no change", "note": note}, ""
+        why = ("the screen size differs from the recording" if shot.size != step.screen else
+               "its target was re-grounded: the screen looks different from the recording"
+               if found.get("result") == "regrounded" else "")
+        if why:
+            return {"step": step.number, "result": "unchecked", "note": why}, ""
+        dx, dy = found.get("moved_by") or (0, 0)
+        box = (e.box[0] + dx, e.box[1] + dy, e.box[2] + dx, e.box[3] + dy)
+        if box[0] < 0 or box[1] < 0 or box[2] > shot.size[0] or box[3] > shot.size[1]:
+            return {"step": step.number, "result": "unchecked", "note": "its recorded effect lies off the screen"}, ""
+        e = Effect(box, e.before, e.after, e.wait_s)
+        started, after, before = time.perf_counter(), im.gray(e.after), im.gray(e.before)
+        while True:
+            now = self.look() if self.look is not None else shot
+            seen = im.gray(now.image.crop(e.box))
+            score = im.similarity(after, seen)
+            waited = time.perf_counter() - started
+            if score >= self.options.threshold:
+                return {"step": step.number, "result": "as recorded", "score": round(score, 3),
+                        "ms": round(waited * 1000, 1)}, ""
+            if waited >= e.wait_s or self.look is None:
+                break
+            time.sleep(0.05)
+        still = im.similarity(before, seen)
+        where = f"[{e.box[0]}, {e.box[1]}, {e.box[2] - e.box[0]}, {e.box[3] - e.box[1]}] (x, y, w, h)"
+        now_is = (f"it still looks as it did before the step (similarity {still:.2f}): the step had no effect"
+                  if still >= self.options.threshold else
+                  f"it looks like neither the recording before the step ({still:.2f}) nor after it")
+        report = (f"step {step.number} ({_describe(step.action)}) did not have its recorded effect: the region "
+                  f"{where} should have changed as in the recording within {e.wait_s:.1f} s (similarity to the "
+                  f"recorded result {score:.2f} < {self.options.threshold}); on the screen now {now_is}")
+        return {"step": step.number, "result": "missing", "score": round(score, 3), "before": round(still, 3),
+                "box": list(e.box)}, report
 
     def check(self, step: RecordedStep, point: Point, shot: Screenshot) -> Check:
         started, o = time.perf_counter(), self.options
