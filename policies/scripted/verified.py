@@ -348,7 +348,12 @@ def _replace(check: Check, **changes: Any) -> Check:
 def _describe(action: Action) -> str:
     data = action_to_json(action)
     where = data.get("start_coordinate") or data.get("coordinate")
-    return f"{data['action']} at {list(where)}" if where else data["action"]
+    if where:
+        return f"{data['action']} at {list(where)}"
+    if data.get("keys"):
+        return f"key {'+'.join(data['keys'])}"
+    text = data.get("text")
+    return f"type {text if len(text) <= 40 else text[:40] + '…'!r}" if isinstance(text, str) else data["action"]
 
 
 def _ms(started: float) -> float:

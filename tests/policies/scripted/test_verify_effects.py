@@ -47,7 +47,7 @@ def test_an_enter_the_dialog_swallowed_fails_the_replay_with_a_report(tmp_path: 
     decision = policy.decide("save", shot_of(open_), [after({})])
     assert decision.action.action == "terminate" and decision.action.status == "failure"
     report = decision.meta["stop_reason"]
-    assert report.startswith("step 1 (key) did not have its recorded effect: the region [")
+    assert report.startswith("step 1 (key enter) did not have its recorded effect: the region [")
     assert "still looks as it did before the step" in report and "within 0.3 s" in report
     assert 0.3 <= time.perf_counter() - started < 2
     assert decision.meta["effect"]["result"] == "missing"
