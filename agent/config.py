@@ -118,6 +118,7 @@ class ModelSettings(_Section):
     compile_decode: bool = False
     compile_cache_dir: str = ""
     resize_on_device: bool = True
+    vision_attention: Literal["sdpa", "flex"] = "sdpa"
     grounder: GrounderSettings = GrounderSettings()
     zoom: bool = False
     zoom_crop: float = Field(0.5, ge=0.05, le=1)

@@ -66,6 +66,7 @@ class TransformersOptions:
     compile_decode: bool
     compile_cache_dir: str
     resize_on_device: bool
+    vision_attention: str
     local_only: bool = False  # the hub is known to be out of reach: read the cache only
 
     @classmethod
@@ -179,7 +180,8 @@ class TransformersBackend:
         self.model_type = _model_type(self.model)
         verified = VERIFIED.get(self.model_type, frozenset())
         # SDPA: one attention call per vision layer, where proven equal to the model's own loop
-        self.vision_layers_batched = install_vision_windows(self.model) if "vision_windows" in verified else 0
+        self.vision_layers_batched = install_vision_windows(self.model, self.options.vision_attention) \
+            if "vision_windows" in verified else 0
         self.load_ms = (time.perf_counter() - started) * 1000
         self.image_token_id = int(self.model.config.image_token_id)
         self.eos_ids = eos_token_ids(self.model, self.tokenizer)

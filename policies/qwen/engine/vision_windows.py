@@ -22,12 +22,21 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def install(model: Any) -> int:
-    """Route the vision attention of an SDPA `model` through `windowed_forward`; returns the layers patched."""
+def install(model: Any, kernel: str = "sdpa") -> int:
+    """Route the vision attention of an SDPA `model` through `windowed_forward` (kernel `sdpa`) or
+    vision_flex's `flex_forward` (kernel `flex`); returns the layers patched."""
     if model.config.vision_config._attn_implementation != "sdpa":
         return 0
+    if kernel not in ("sdpa", "flex"):
+        raise ValueError(f"the vision attention kernel is sdpa or flex, not {kernel!r}")
+    forward: Any = windowed_forward
+    shared: Any = _Windows()  # the blocks share cu_seqlens tensors, so they share the indexes
+    if kernel == "flex":
+        from policies.qwen.engine.vision_flex import FlexWindows, flex_forward
+
+        forward, shared = flex_forward, FlexWindows()
     blocks = getattr(getattr(model.model, "visual", None), "blocks", None) or []
-    patched, shared = 0, _Windows()  # the blocks share cu_seqlens tensors, so they share the indexes
+    patched = 0
     for block in blocks:
         attention = block.attn
         rope = getattr(sys.modules[type(attention).__module__], "apply_rotary_pos_emb_vision", None)
@@ -35,7 +44,7 @@ def install(model: Any) -> int:
             return patched  # an unknown layout: keep transformers' own
         attention._rope = rope
         attention._windows = shared
-        attention.forward = types.MethodType(windowed_forward, attention)
+        attention.forward = types.MethodType(forward, attention)
         patched += 1
     return patched
 
