@@ -55,10 +55,14 @@ def test_an_enter_the_dialog_swallowed_fails_the_replay_with_a_report(tmp_path: 
 
 def test_a_late_effect_is_waited_for_within_the_recorded_bound(tmp_path: Path) -> None:
     open_, closed = dialog(ui_image()), ui_image()
-    clicked = time.perf_counter()
+    first: list[float] = []  # the app answers 0.15 s after replay first looks
+
+    def look():
+        first.append(first[0] if first else time.perf_counter())
+        return shot_of(closed if time.perf_counter() - first[0] > 0.15 else open_)
+
     policy = policy_for(tmp_path, [({"action": "key", "keys": ["enter"]}, open_, FAST),
-                                   ({"action": "terminate", "status": "success"}, closed, {})], closed,
-                        look=lambda: shot_of(closed if time.perf_counter() - clicked > 0.15 else open_))
+                                   ({"action": "terminate", "status": "success"}, closed, {})], closed, look=look)
     decision = policy.decide("save", shot_of(open_), [after({})])
     assert decision.action.status == "success" and decision.meta["effect"]["result"] == "as recorded"
     assert decision.meta["effect"]["ms"] >= 100
