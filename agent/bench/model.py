@@ -12,7 +12,11 @@ computer_use prompt through the same `TransformersBackend.complete` a run uses, 
                (`model.cuda_graphs`; on the CPU the same step runs eagerly)
   compiled     static, the step run through torch.compile before capture (`model.compile_decode`)
   constrained  the tool-call grammar (`model.decoding: constrained`) on top of static if it is
-               measured, else of prefix; the grammar's fixed opening is prefilled, not decoded
+               measured, else of prefix; the grammar's fixed opening is prefilled, not decoded;
+               token by token after it (`model.jump_forward` off)
+  jump         constrained with jump-forward decoding (`model.jump_forward`, the default): the
+               tokens the grammar forces are fed as a draft in one pass; `decode_passes` counts
+               the forward passes after the prefill (fewer than the decoded tokens)
 Variants are interleaved within each repeat so drift hits them alike; medians over `--repeats`
 after one warm-up (which also builds the prefix cache, as a run's first step does). Reported:
 vision-encoder ms (the vision tower timed alone), prefill ms (time to first token minus vision),
@@ -34,7 +38,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 TASK = "Open the File menu and save the document as report.txt in the Documents folder."
-VARIANTS = ("baseline", "prefix", "static", "compiled", "constrained")
+VARIANTS = ("baseline", "prefix", "static", "compiled", "constrained", "jump")
+GRAMMAR = ("constrained", "jump")
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def _cell(backend: Any, options: BenchModelOptions, screen: tuple[int, int], bud
     runs, texts = _repeat(backend, messages, options)
     variants = {name: _medians(samples) for name, samples in runs.items() if ":" not in name}
     first = {name: runs[f"{name}:first"][0]["first_step_ms"] for name in variants}
-    free = [name for name in options.variants if name != "constrained"]
+    free = [name for name in options.variants if name not in GRAMMAR]
     cell: dict[str, Any] = {
         "attn": backend.model.config._attn_implementation, "screen": f"{screen[0]}x{screen[1]}",
         "max_pixels": budget, "model_image": f"{frame.model_width}x{frame.model_height}",
@@ -135,6 +140,10 @@ def _ratios(variants: dict[str, dict[str, float]]) -> dict[str, float]:
         forced = variants["constrained"]["decode_ms_per_token"]
         ratios["constrained_overhead_ms_per_token"] = round(forced - free["decode_ms_per_token"], 3)
         ratios["constrained_step_speedup"] = round(free["step_ms"] / max(variants["constrained"]["step_ms"], 1e-9), 3)
+    if "jump" in variants and "constrained" in variants:
+        slow, fast = variants["constrained"], variants["jump"]
+        ratios["jump_vs_constrained_step_speedup"] = round(slow["step_ms"] / max(fast["step_ms"], 1e-9), 3)
+        ratios["jump_vs_constrained_decode_passes"] = round(slow["decode_passes"] / max(fast["decode_passes"], 1), 3)
     return ratios
 
 
@@ -179,10 +188,11 @@ def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> tuple[di
     step_kind = "graphs" if backend.model.device.type == "cuda" else "eager"
     static = {"static": step_kind, "compiled": "compiled",
               "constrained": step_kind if "static" in options.variants else "off"}
+    static["jump"] = static["constrained"]
     decoders = {name: Decoder(backend.model, backend.image_token_id, prefix_cache=name != "baseline",
                               static=static.get(name, "off"))
                 for name in options.variants}
-    requests = {name: ModelRequest(messages, max_new_tokens=options.new_tokens, constrained=name == "constrained")
+    requests = {name: ModelRequest(messages, max_new_tokens=options.new_tokens, constrained=name in GRAMMAR)
                 for name in options.variants}
     prepared = backend.prepare(requests[options.variants[0]])
     samples: dict[str, list] = {name: [] for name in options.variants}
@@ -191,6 +201,7 @@ def _repeat(backend: Any, messages: Any, options: BenchModelOptions) -> tuple[di
         for name, request in requests.items():
             vision = _time_vision(backend, prepared)
             backend.decoder = decoders[name]
+            backend.options = type(backend.options).of(backend.options, jump_forward=name == "jump")
             reply = backend.complete(request)
             texts[name] = reply.text
             if i == 0:
@@ -211,6 +222,7 @@ def _sample(reply: Any, vision: dict[str, float]) -> dict[str, float]:
         "step_ms": t["total"], "completion_tokens": float(reply.completion_tokens), "forced_tokens": float(forced),
         "prompt_tokens": float(reply.prompt_tokens),
         "cached_prefix_tokens": float(reply.extra.get("cached_prefix_tokens", 0)),
+        "decode_passes": float(reply.extra.get("decode_passes", 0)),
     }
     if "grammar" in t:
         sample["grammar_ms_per_token"] = t["grammar"] / tokens

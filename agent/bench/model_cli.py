@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.bench.model import VARIANTS, BenchModelOptions, run_bench
+from agent.bench.model import GRAMMAR, VARIANTS, BenchModelOptions, run_bench
 from agent.config import ConfigError
 
 
@@ -33,7 +33,7 @@ def format_result(result: dict[str, Any]) -> str:
             lines.append(f"{key:<24}" + "".join(f"{_figure(cell['variants'][n].get(key)):>14}" for n in names))
         lines += [f"{name}: {'-' if value is None else value}" for name, value in cell["ratios"].items()]
         if cell.get("same_answer"):
-            first = next(n for n in names if n != "constrained")
+            first = next(n for n in names if n not in GRAMMAR)
             lines.append(f"same answer as {first}: " + ", ".join(
                 f"{n} {'yes' if same else 'no'}" for n, same in cell["same_answer"].items()))
         step = f"; static step: {cell['static_step']}" if "static" in cell["variants"] else ""
@@ -67,7 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=5, help="measured steps (after one warm-up)")
     p.add_argument("--variants", default="baseline,prefix", type=_variants,
                    help="comma-separated, from: baseline (no prefix cache), prefix, static (CUDA graphs), "
-                        "compiled (torch.compile + CUDA graphs), constrained")
+                        "compiled (torch.compile + CUDA graphs), constrained (token by token), "
+                        "jump (constrained, jump-forward)")
     p.add_argument("--threads", type=int, help="CPU intra-op threads (default: torch's)")
     p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
     p.add_argument("--config", help="config file (default: ./config.yaml if present)")
