@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from actions.capture import MssCapture
 from actions.computer import Computer
@@ -34,6 +35,10 @@ class RunReport:
 def build_computer(settings: Settings, display: str | None = None) -> Computer:
     from actions.capture import CaptureError
 
+    if display is None:  # an explicit X display (tests, the daemon's sandbox) is X11 by definition
+        wayland = _wayland_computer(settings)
+        if wayland is not None:
+            return wayland
     try:
         capture = MssCapture(settings.screen.monitor, settings.screen.scale, display)
     except CaptureError as exc:
@@ -49,6 +54,40 @@ def build_computer(settings: Settings, display: str | None = None) -> Computer:
     except Exception as exc:  # pyautogui/pynput fail at import without a usable X connection
         capture.close()
         raise EnvironmentProblem(f"cannot start the {settings.executor.backend} executor: {exc}") from None
+
+
+def _wayland_computer(settings: Settings) -> Computer | None:
+    """The native Wayland computer `screen.backend` asks for in this session, or None for X11."""
+    import os
+
+    from actions.backends import NoBackend, choose_backend
+
+    try:
+        if choose_backend(settings.screen.backend, os.environ) != "wlroots":
+            return None
+        from actions.wayland.computer import WlrootsComputer
+
+        return WlrootsComputer(settings.screen.monitor, os.environ.get("WAYLAND_DISPLAY"))
+    except NoBackend as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    except Exception as exc:  # no compositor, no pywayland, missing protocols, no such output
+        raise EnvironmentProblem(f"cannot start the wlroots backend: {exc}") from None
+
+
+def build_capture(settings: Settings) -> Any:
+    """A capture alone (`grab`, `close`) on the backend `screen.backend` picks: replay's observer uses it."""
+    import os
+
+    from actions.backends import NoBackend, choose_backend
+
+    try:
+        if choose_backend(settings.screen.backend, os.environ) == "wlroots":
+            from actions.wayland.capture import WlrootsCapture
+
+            return WlrootsCapture(settings.screen.monitor, os.environ.get("WAYLAND_DISPLAY"))
+    except NoBackend as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    return MssCapture(settings.screen.monitor, settings.screen.scale)
 
 
 def execute(task: str, policy: Policy, settings: Settings, origin: Origin | None = None,
@@ -70,7 +109,10 @@ def execute(task: str, policy: Policy, settings: Settings, origin: Origin | None
     started(hooks, trace.dir)
     try:
         with stop_on_signals(agent.stop), safety.running(policy):
-            result = run_task(task, agent, (origin or Origin()).with_(config=settings.summary()))
+            origin = (origin or Origin()).with_(config=settings.summary())
+            if desktop:  # the trace says which desktop backend acted
+                origin = origin.with_(extra={**origin.extra, "backend": getattr(computer, "backend", "x11")})
+            result = run_task(task, agent, origin)
     finally:
         trace.close()
         computer.close()

@@ -81,9 +81,14 @@ class TraceWriter:
         self._file = open(fd, "w", encoding="utf-8")  # noqa: SIM115 - held for the run
         self._images = _ImageWriter(png_compress_level)
         self._lock = threading.Lock()  # events (pause, kill) are written from listener threads
+        self._early: list[dict[str, Any]] | None = []  # events before the header (a listener that could not start)
 
     def header(self, header: Header) -> None:
         self._line(header.to_json())
+        with self._lock:
+            early, self._early = self._early or [], None
+        for event in early:  # the header must stay the first line; early events follow it
+            self._line(event)
 
     def step(self, line: StepLine, shot: Screenshot | None) -> StepLine:
         """Queue the step's screenshot, write its line and return it as written (with its screenshot's
@@ -110,6 +115,10 @@ class TraceWriter:
 
     def event(self, kind: str, **fields: Any) -> None:
         """Something that happened between steps (paused, resumed, kill, interrupted); any thread."""
+        with self._lock:
+            if self._early is not None:
+                self._early.append(EventLine(kind, fields).to_json())
+                return
         self._line(EventLine(kind, fields).to_json())
 
     def close(self) -> None:

@@ -1,0 +1,123 @@
+"""Screen capture on wlroots: the screencopy protocol into a shared-memory buffer.
+
+One output per capture, in physical pixels; the Screenshot's monitor is the output's place in the
+layout in physical pixels and its scale the output's scale, so `to_desktop` yields the compositor's
+logical coordinates. The buffer is kept between captures of the same size. The cursor is left out
+of the frame (as mss leaves it out on X11), so a moving pointer never reads as a changing screen.
+Not for: input, or choosing the output (the computer does).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+from typing import Any
+
+from actions.capture import CaptureError
+from actions.geometry import Monitor, Screenshot
+from actions.wayland.client import Connection, Output
+
+_XRGB8888, _ARGB8888 = 1, 0  # wl_shm formats; both are B, G, R, X/A bytes in memory
+_Y_INVERT = 1
+
+
+class ScreencopyCapture:
+    def __init__(self, conn: Connection, output: Output) -> None:
+        from pywayland.protocol.wayland import WlShm
+
+        from actions.wayland.generated.wlr_screencopy_unstable_v1 import ZwlrScreencopyManagerV1
+
+        self._conn, self._output = conn, output
+        self._manager = conn.bind("zwlr_screencopy_manager_v1", ZwlrScreencopyManagerV1, 1)
+        self._shm = conn.bind("wl_shm", WlShm, 1)
+        self._buffer: tuple[tuple[int, int, int, int], Any, mmap.mmap, Any] | None = None
+        scale = output.width / output.logical[2]  # physical per logical pixel (fractional scales too)
+        self.monitor = Monitor(round(output.x * scale), round(output.y * scale), output.width, output.height)
+        self.scale = scale
+
+    def grab(self) -> Screenshot:
+        frame = self._manager.capture_output(0, self._output.proxy)
+        state: dict[str, Any] = {}
+        frame.dispatcher["buffer"] = lambda _f, fmt, w, h, stride: state.__setitem__("buffer", (fmt, w, h, stride))
+        frame.dispatcher["flags"] = lambda _f, flags: state.__setitem__("flags", flags)
+        frame.dispatcher["ready"] = lambda _f, *_t: state.__setitem__("done", True)
+        frame.dispatcher["failed"] = lambda _f: state.__setitem__("done", False)
+        display = self._conn.display
+        display.roundtrip()  # the buffer event comes at once
+        if "buffer" not in state:
+            frame.destroy()
+            raise CaptureError("the compositor sent no screencopy buffer description")
+        wl_buffer, data = self._shm_buffer(state["buffer"])
+        frame.copy(wl_buffer)
+        deadline = time.monotonic() + 5.0
+        while "done" not in state:
+            if time.monotonic() > deadline:
+                frame.destroy()
+                raise CaptureError("screencopy timed out after 5 s")
+            display.dispatch(block=True)
+        frame.destroy()
+        if not state["done"]:
+            raise CaptureError("the compositor failed the screencopy")
+        return self._screenshot(state, data)
+
+    def _screenshot(self, state: dict[str, Any], data: mmap.mmap) -> Screenshot:
+        _fmt, width, height, stride = state["buffer"]
+        raw = bytes(data[: stride * height])
+        if stride != width * 4 or state.get("flags", 0) & _Y_INVERT:
+            rows = [raw[r * stride: r * stride + width * 4] for r in range(height)]
+            raw = b"".join(reversed(rows) if state.get("flags", 0) & _Y_INVERT else rows)
+        monitor = self.monitor
+        if (width, height) != (monitor.width, monitor.height):  # the output changed mode: follow it
+            monitor = self.monitor = Monitor(monitor.left, monitor.top, width, height)
+        return Screenshot(monitor=monitor, scale=self.scale, captured_at=time.time(), bgra=raw)
+
+    def _shm_buffer(self, spec: tuple[int, int, int, int]) -> tuple[Any, mmap.mmap]:
+        if self._buffer is not None and self._buffer[0] == spec:
+            return self._buffer[1], self._buffer[2]
+        fmt, width, height, stride = spec
+        if fmt not in (_XRGB8888, _ARGB8888):
+            raise CaptureError(f"unsupported screencopy format {fmt:#x} (want XRGB8888 or ARGB8888)")
+        self._release()
+        size = stride * height
+        fd = os.memfd_create("deskpilot-screencopy")
+        try:
+            os.ftruncate(fd, size)
+            data = mmap.mmap(fd, size)
+            pool = self._shm.create_pool(fd, size)
+        finally:
+            os.close(fd)
+        wl_buffer = pool.create_buffer(0, width, height, stride, fmt)
+        pool.destroy()
+        self._buffer = (spec, wl_buffer, data, None)
+        return wl_buffer, data
+
+    def _release(self) -> None:
+        if self._buffer is not None:
+            self._buffer[1].destroy()
+            self._buffer[2].close()
+            self._buffer = None
+
+    def close(self) -> None:
+        self._release()
+
+
+class WlrootsCapture:
+    """Capture only, on a connection of its own (replay's observer captures from the policy's thread)."""
+
+    def __init__(self, monitor: int = 1, display: str | None = None) -> None:
+        from actions.wayland.client import connect
+
+        self._conn = connect(display)
+        outputs = self._conn.outputs
+        if not 1 <= monitor <= len(outputs):
+            self._conn.close()
+            raise CaptureError(f"monitor {monitor} does not exist; this compositor has {len(outputs)} output(s)")
+        self._capture = ScreencopyCapture(self._conn, outputs[monitor - 1])
+
+    def grab(self) -> Screenshot:
+        return self._capture.grab()
+
+    def close(self) -> None:
+        self._capture.close()
+        self._conn.close()

@@ -1,0 +1,167 @@
+"""Helpers for tests on a private headless sway (wlroots) and a native-Wayland GTK probe window.
+
+What it is for:
+    * ``sway_skip_reason()``: why wlroots tests cannot run here (no sway, no pywayland, no python3-gi), or None.
+    * ``HeadlessSway`` starts sway as the unprivileged user ``nobody`` (sway refuses root) with the pixman
+      renderer and N headless outputs laid out as given, in its own runtime directory; ``env()`` is what a
+      client needs (WAYLAND_DISPLAY, XDG_RUNTIME_DIR, no DISPLAY).
+    * ``ProbeApp`` runs tests/actions/wayland/gtk_probe_app.py under Debian's /usr/bin/python3, fullscreen on
+      an output, and reads the events it logs.
+
+What it is not for:
+    X11 (display_helpers.py) or GNOME. It never touches the session's own display: every process gets
+    the env built here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+APP = HERE / "actions" / "wayland" / "gtk_probe_app.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+Event = dict[str, Any]
+
+
+def sway_skip_reason() -> str | None:
+    if shutil.which("sway") is None:
+        return "sway not installed (apt-get install sway python3-gi python3-gi-cairo gir1.2-gtk-3.0)"
+    try:
+        import pywayland  # noqa: F401
+    except ImportError:
+        return "pywayland not installed (pip install -e '.[wayland]')"
+    check = "import gi; gi.require_version('Gtk', '3.0'); gi.require_foreign('cairo')"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", check], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return ("Debian's python3-gi with GTK 3 and cairo is not installed "
+                "(apt-get install python3-gi python3-gi-cairo gir1.2-gtk-3.0)")
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        return "setpriv not found (util-linux): needed to run sway as nobody"
+    return None
+
+
+class HeadlessSway:
+    """sway with headless outputs; `outputs` are (width, height, x, y) per output."""
+
+    def __init__(self, outputs: Sequence[tuple[int, int, int, int]] = ((1280, 800, 0, 0),)) -> None:
+        self.runtime = Path(tempfile.mkdtemp(prefix="dp-sway-"))
+        self.name = "wayland-dp"
+        self.outputs = list(outputs)
+        lines = [f"output HEADLESS-{i} resolution {w}x{h} position {x} {y}"
+                 for i, (w, h, x, y) in enumerate(self.outputs, 1)]
+        lines += [f"workspace {i} output HEADLESS-{i}" for i in range(1, len(self.outputs) + 1)]
+        lines += [f'for_window [title="^dp-out{i}$"] move container to workspace {i}, fullscreen enable'
+                  for i in range(1, len(self.outputs) + 1)]
+        lines += ["default_border none", "focus_follows_mouse no", "seat * xcursor_theme dp-blank 24"]
+        (self.runtime / "config").write_text("\n".join(lines) + "\n")
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.runtime, nobody.pw_uid, nobody.pw_gid)
+            os.chown(self.runtime / "config", nobody.pw_uid, nobody.pw_gid)
+            prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        else:
+            prefix = []
+        os.chmod(self.runtime, 0o700)
+        write_blank_cursor_theme(self.runtime / "icons")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.runtime),
+               "XDG_RUNTIME_DIR": str(self.runtime), "WAYLAND_DISPLAY": self.name,
+               "WLR_BACKENDS": "headless", "WLR_RENDERER": "pixman", "WLR_LIBINPUT_NO_DEVICES": "1",
+               "WLR_HEADLESS_OUTPUTS": str(len(self.outputs)), **self.cursor_env()}
+        self.log = open(self.runtime.parent / f"{self.runtime.name}.log", "w")  # noqa: SIM115
+        # sway names its socket itself (wayland-1...); it exports it only to its children, so find it
+        self.proc = subprocess.Popen([*prefix, "sway", "-c", str(self.runtime / "config")], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_socket()
+
+    def _wait_socket(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sway exited: {Path(self.log.name).read_text()[-2000:]}")
+            sockets = [p for p in self.runtime.glob("wayland-*") if not p.name.endswith(".lock")]
+            if sockets:
+                self.name = sockets[0].name
+                return
+            time.sleep(0.05)
+        raise RuntimeError("sway's socket did not appear within 20 s")
+
+    def cursor_env(self) -> dict[str, str]:
+        return {"XCURSOR_PATH": str(self.runtime / "icons"), "XCURSOR_THEME": "dp-blank", "XCURSOR_SIZE": "24"}
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP")}
+        env.update(XDG_RUNTIME_DIR=str(self.runtime), WAYLAND_DISPLAY=self.name, XDG_SESSION_TYPE="wayland",
+                   XDG_CURRENT_DESKTOP="sway", **self.cursor_env())
+        return env
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+def write_blank_cursor_theme(icons: Path) -> None:
+    """A cursor theme whose every cursor is one transparent pixel. Headless wlroots has no hardware cursor
+    plane, so it paints the cursor into every captured frame (real GPUs keep it out of screencopy); the
+    tests hide it so a replay's recorded screen matches the live one, as mss's cursor-free frames do on X11."""
+    cursors = icons / "dp-blank" / "cursors"
+    cursors.mkdir(parents=True, exist_ok=True)
+    image = struct.pack("<9I", 36, 0xFFFD0002, 24, 1, 1, 1, 0, 0, 0) + b"\0\0\0\0"
+    data = b"Xcur" + struct.pack("<3I", 16, 0x10000, 1) + struct.pack("<3I", 0xFFFD0002, 24, 28) + image
+    for name in ("default", "left_ptr", "text", "xterm", "pointer", "hand2", "grabbing", "all-scroll"):
+        (cursors / name).write_bytes(data)
+    (icons / "dp-blank" / "index.theme").write_text("[Icon Theme]\nName=dp-blank\n")
+    for path in (icons, icons / "dp-blank", cursors, *cursors.iterdir(), icons / "dp-blank" / "index.theme"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+class ProbeApp:
+    """The GTK probe window fullscreen on output `output` (1-based) of `sway`."""
+
+    def __init__(self, sway: HeadlessSway, output: int = 1) -> None:
+        self.log_path = sway.runtime / f"events-{output}.jsonl"
+        self.log_path.touch()
+        env = sway.env() | {"GDK_BACKEND": "wayland", "NO_AT_BRIDGE": "1"}
+        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(APP), f"dp-out{output}", str(self.log_path)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=open(sway.runtime / f"app-{output}.err", "w"))  # noqa: SIM115
+        width, height = sway.outputs[output - 1][:2]
+        self.wait_for(lambda e: e["e"] == "size" and (e["width"], e["height"]) == (width, height), timeout=30)
+
+    def events(self) -> list[Event]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+
+    def mark(self) -> int:
+        return len(self.events())
+
+    def wait_for(self, predicate: Callable[[Event], bool], since: int = 0, timeout: float = 10) -> Event:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events()[since:]:
+                if predicate(event):
+                    return event
+            if self.proc.poll() is not None:
+                raise RuntimeError("the probe app exited; see its log next to the event log")
+            time.sleep(0.02)
+        raise AssertionError(f"no matching event within {timeout} s; got {self.events()[since:][-10:]}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
