@@ -145,7 +145,7 @@ class VerifyingReplayPolicy:
         if isinstance(step.action, Terminate) and step.action.status == "success":
             return Decision(action=step.action, meta={"replay_step": step.number, "effect": effect})
         action = placed(step, shot.size)
-        meta: dict[str, Any] = {"replay_step": step.number}
+        meta: dict[str, Any] = {"replay_step": step.number, **({"effect": effect} if effect else {})}
         if shot.size != step.screen:
             meta["scaled_from"] = list(step.screen)
         point = target_of(action)
