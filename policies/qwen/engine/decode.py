@@ -24,6 +24,8 @@ from typing import Any
 from policies.qwen.engine.mrope import position_tensor
 from policies.qwen.errors import GenerationInterrupted
 
+JUMP_MIN_WITH_GRAPHS = 3  # a guess from the eager/graph step costs, to be measured on a GPU
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -66,6 +68,8 @@ class Decoder:
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # 5.x renamed it
         self._keep = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
         self._prefix: _Prefix | None = None
+        # a draft pass runs eagerly: beside a CUDA graph step (one launch) it pays only for longer drafts
+        self.jump_min = JUMP_MIN_WITH_GRAPHS if self.static is not None and self.static.graphs else 1
 
     def generate(self, tensors: dict[str, Any], max_new_tokens: int, processors: Any, eos_ids: Sequence[int],
                  sampling: Sampling = Sampling(), stop: Any = None, forced: Sequence[int] = (),
@@ -125,6 +129,7 @@ class Decoder:
             position, slot = following + produced - 1, length + produced - 1
             if jump is not None and not warpers[1]:
                 draft = list(jump(token))[:max(0, steps - produced - 1)]
+                draft = draft if len(draft) >= self.jump_min else []
             ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
             passes += 1
             if draft:
