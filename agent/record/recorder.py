@@ -23,6 +23,7 @@ from actions.geometry import Monitor
 from actions.rules import parse_combo
 from actions.schema import Terminate, action_to_json, normalized_points
 from agent.config import Settings
+from agent.errors import EnvironmentProblem
 from agent.record.gestures import Event, Gesture, GestureOptions, Gestures
 from agent.record.inputs import FrameBuffer, InputTap
 from agent.traces.lines import EndLine, Header, Outcome, Screen, StepLine
@@ -41,6 +42,8 @@ class RecordResult:
 def record(settings: Settings, out: str | Path | None = None, task: str = "", stop: threading.Event | None = None,
            display: str | None = None, announce: Callable[[str], None] = print) -> RecordResult:
     """Record until the stop key (or `stop` is set); return where the trace went."""
+    if display is None:
+        _refuse_without_x11(settings)
     stop = stop or threading.Event()
     frames = FrameBuffer(settings, display)
     monitor = frames.start()
@@ -72,6 +75,21 @@ def record(settings: Settings, out: str | Path | None = None, task: str = "", st
         frames.stop()
         writer.close()
     return RecordResult(writer.dir, steps, tap.ignored, reason, tuple(tap.lost))
+
+
+def _refuse_without_x11(settings: Settings) -> None:
+    """Recording watches the user's own input; only X11 lets a client do that (Wayland compositors do not)."""
+    import os
+
+    from actions.backends import NoBackend, choose_backend
+
+    try:
+        backend = choose_backend(settings.screen.backend, os.environ)
+    except NoBackend:
+        backend = "wayland"
+    if backend != "x11":
+        raise EnvironmentProblem(f"recording needs X11: this {backend} session lets no client observe your input; "
+                                 "record in an X11 session (the trace replays here), or write a task script")
 
 
 def _writer(settings: Settings, out: str | Path | None) -> TraceWriter:

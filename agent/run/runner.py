@@ -101,6 +101,8 @@ def execute(task: str, policy: Policy, settings: Settings, origin: Origin | None
     computer = computer or build_computer(settings)
     trace = trace_writer(new_trace_dir(settings.trace.dir), settings.trace.png_compress_level, hooks)
     safety = SafetySession(settings, trace, desktop, stop=hooks.stop, hooks=hooks)
+    if desktop and getattr(computer, "backend", "x11") != "x11":
+        safety.listeners_unavailable = "Wayland lets no client watch global keys or input"
     call(hooks.on_safety, safety)
     confirmer = safety.confirmer if hooks.confirmer is None else SuspendingConfirmer(
         hooks.confirmer, safety.monitor.suspended)

@@ -7,9 +7,9 @@ listeners; `running()` starts the listeners and stops them again. A paused run r
 resume hotkey, on SIGUSR1 when the run owns the main thread (an in-process run), or by the
 caller's own command (`RunHooks.resume_via`: the daemon's `deskpilot resume`); the pause notice
 names only the ways that work for this run. Where a listener cannot start
-(no X display, Wayland) the run goes on and says so: Ctrl+C in the terminal and pyautogui's
-corner fail-safe still stop it. An `Interruptible` policy gets the stop flag, so
-an in-flight generation can end early.
+(no X display; a Wayland backend, where no client may watch global input) the run goes on and says
+so, naming what still stops it: Ctrl+C in the terminal (or the caller's stop), SIGTERM. An
+`Interruptible` policy gets the stop flag, so an in-flight generation can end early.
 Not for: the rules themselves, or the loop.
 """
 
@@ -102,6 +102,7 @@ class SafetySession:
         self.monitor = TakeoverMonitor(self.pause, self.ledger, self.windows.pointer)
         self.gate = build_gate(settings, self.windows)
         self.confirmer = self._confirmer(has_terminal() if ask is None else ask)
+        self.listeners_unavailable: str | None = None  # why no key/input listener can run (a Wayland backend)
 
     def guard(self, computer: Computer) -> GuardedComputer:
         return GuardedComputer(computer, self.control, self.ledger)
@@ -143,6 +144,9 @@ class SafetySession:
         for name, part in (("kill switch", keys), ("takeover monitor", self.monitor if watching else None)):
             if part is None:
                 continue
+            if self.listeners_unavailable is not None:
+                self._announce("unavailable", {"what": name, "error": self.listeners_unavailable})
+                continue
             try:
                 part.start()
             except Exception as exc:  # pynput could not reach the display
@@ -177,8 +181,8 @@ class SafetySession:
                       f"stop with {' or '.join(stop)}",
             "resumed": f"resumed ({fields.get('how')})",
             "kill": f"kill hotkey {safety.kill_hotkey} pressed: stopping",
-            "unavailable": f"{fields.get('what')} unavailable ({fields.get('error')}); Ctrl+C here and the "
-                           "top-left screen corner (pyautogui fail-safe) still stop the run",
+            "unavailable": f"{fields.get('what')} unavailable ({str(fields.get('error')).splitlines()[0]}); "
+                           f"stop the run with {' or '.join(stop)} or `kill {os.getpid()}` (SIGTERM)",
         }
         line = lines.get(event, event)
         print(f"deskpilot: {line}", file=sys.stderr, flush=True)

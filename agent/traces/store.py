@@ -122,6 +122,10 @@ class TraceWriter:
         self._line(EventLine(kind, fields).to_json())
 
     def close(self) -> None:
+        with self._lock:
+            early, self._early = self._early or [], None
+        for event in early:  # no header came (a session used on its own): keep the events anyway
+            self._line(event)
         self._images.drain()
         self._images.stop()
         if not self._file.closed:

@@ -106,6 +106,9 @@ def test_every_action_lands_and_the_trace_replays_verified(sway: HeadlessSway, a
     assert trace.header.extra.get("backend") == "wlroots"
     assert trace.header.screen.monitor == {"left": 0, "top": 0, "width": 1280, "height": 800}
     assert trace.end.status == "success" and len(trace.steps) == len(EVERY_ACTION)
+    for what in ("kill switch", "takeover monitor"):  # honest about the listeners, and names what still stops it
+        assert f"deskpilot: {what} unavailable (Wayland lets no client watch global keys or input); stop the run " \
+               "with Ctrl+C in the terminal or `kill" in proc.stderr, proc.stderr
 
     mark = first.mark()  # the recorded trace, replayed with verification of each target's surroundings
     (tmp_path / "again").mkdir()
@@ -150,6 +153,34 @@ def test_window_rules_fail_closed_without_x11(sway: HeadlessSway, apps: tuple, t
     assert proc.returncode == 1 and "terminal_enter" in proc.stdout, proc.stdout + proc.stderr
     time.sleep(0.3)
     assert not any(e["e"] == "key" and e["name"] == "Return" for e in first.events()[mark:])
+
+
+def test_record_says_in_one_line_that_it_needs_x11(sway: HeadlessSway, tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "record", "--out", str(tmp_path / "rec")],
+                          capture_output=True, text=True, env=sway.env() | {"PYTHONPATH": str(REPO_ROOT)},
+                          cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "recording needs X11: this wlroots session" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "rec").exists(), proc.stderr
+
+
+def test_sigterm_stops_a_wayland_run(sway: HeadlessSway, apps: tuple, tmp_path: Path) -> None:
+    """The fallback the startup line names: SIGTERM ends the run as cancelled, before its next step."""
+    first, _ = apps
+    conf = tmp_path / "config.yaml"
+    conf.write_text("screen:\n  backend: wlroots\n")
+    steps = [{"action": "left_click", "coordinate": [160, 170]}, {"action": "wait", "time": 30},
+             {"action": "left_click", "coordinate": [180, 190]}]
+    mark = first.mark()
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "replay", str(script(tmp_path, steps)), "--config",
+                             str(conf), "--trace-dir", str(tmp_path / "traces")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=sway.env() | {"PYTHONPATH": str(REPO_ROOT)})
+    first.wait_for(lambda e: e["e"] == "press" and (e["x"], e["y"]) == (160, 170), mark, timeout=60)
+    time.sleep(0.5)  # into the wait step
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert "status: cancelled" in out, out + err
+    assert not any(e["e"] == "press" and (e["x"], e["y"]) == (180, 190) for e in first.events()[mark:])
 
 
 def test_every_corner_pixel_and_latency(sway: HeadlessSway, apps: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
