@@ -14,6 +14,7 @@ from typing import Any
 
 from actions.capture import MssCapture
 from actions.computer import Computer
+from actions.window import UnavailableWindows
 from agent.config import Settings
 from agent.errors import EnvironmentProblem
 from agent.run.hooks import RunHooks, call, started, trace_writer
@@ -100,8 +101,11 @@ def execute(task: str, policy: Policy, settings: Settings, origin: Origin | None
     desktop = computer is None  # a real desktop: window rules, kill hotkey and takeover apply
     computer = computer or build_computer(settings)
     trace = trace_writer(new_trace_dir(settings.trace.dir), settings.trace.png_compress_level, hooks)
-    safety = SafetySession(settings, trace, desktop, stop=hooks.stop, hooks=hooks)
-    if desktop and getattr(computer, "backend", "x11") != "x11":
+    wayland = desktop and getattr(computer, "backend", "x11") != "x11"
+    # on Wayland an X display (XWayland) shows only XWayland's windows: window rules must deny, not trust it
+    windows = UnavailableWindows("window information needs X11; this is a Wayland session") if wayland else None
+    safety = SafetySession(settings, trace, desktop, stop=hooks.stop, hooks=hooks, windows=windows)
+    if wayland:
         safety.listeners_unavailable = "Wayland lets no client watch global keys or input"
     call(hooks.on_safety, safety)
     confirmer = safety.confirmer if hooks.confirmer is None else SuspendingConfirmer(

@@ -89,13 +89,14 @@ class SafetySession:
     """One run's stop flag, pause, limits, gate, confirmer, executor guard and listeners."""
 
     def __init__(self, settings: Settings, trace: TraceWriter, desktop: bool,
-                 stop: threading.Event | None = None, ask: bool | None = None, hooks: RunHooks | None = None) -> None:
+                 stop: threading.Event | None = None, ask: bool | None = None, hooks: RunHooks | None = None,
+                 windows: WindowSource | None = None) -> None:
         self.settings, self.trace, self.desktop = settings, trace, desktop
         self.hooks = hooks or RunHooks()
         self.hotkeys_on = self.sigusr1_on = False  # which ways to resume work (the pause notice names them)
         safety = settings.safety
         self.stop = stop or threading.Event()
-        self.windows = open_windows(desktop)
+        self.windows = windows or open_windows(desktop)  # `windows`: the caller knows X11 cannot tell (Wayland)
         self.pause = Pause(self._announce)
         self.control = Control(self.stop, safety, self.pause)
         self.ledger = InputLedger(safety.takeover.grace_ms / 1000)

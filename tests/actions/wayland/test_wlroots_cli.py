@@ -146,11 +146,23 @@ def test_the_gate_stands_before_every_action(sway: HeadlessSway, apps: tuple, tm
 
 def test_window_rules_fail_closed_without_x11(sway: HeadlessSway, apps: tuple, tmp_path: Path) -> None:
     """Enter may submit a terminal command; the rule that checks needs X11 window information, which a
-    Wayland session does not give: it denies rather than guesses."""
+    Wayland session does not give (XWayland's DISPLAY shows only XWayland windows): it denies, not guesses."""
+    from agent.sandbox.xvfb import Xvfb, available
+
     first, _ = apps
     mark = first.mark()
-    proc = replay(sway, script(tmp_path, [{"action": "key", "keys": ["enter"]}]), tmp_path)
+    if available() is not None:
+        pytest.skip(f"needs Xvfb to stand in for XWayland: {available()}")
+    with Xvfb() as xwayland:  # an X display beside the Wayland one (XWayland): it must not be trusted
+        env = sway.env() | {"DISPLAY": xwayland.display, "PYTHONPATH": str(REPO_ROOT)}
+        conf = tmp_path / "config.yaml"
+        conf.write_text("screen:\n  backend: auto\n")
+        proc = subprocess.run([sys.executable, "-m", "agent.cli", "replay",
+                               str(script(tmp_path, [{"action": "key", "keys": ["enter"]}])), "--config", str(conf),
+                               "--trace-dir", str(tmp_path / "traces")], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and "terminal_enter" in proc.stdout, proc.stdout + proc.stderr
+    assert "window information needs X11" in proc.stdout
     time.sleep(0.3)
     assert not any(e["e"] == "key" and e["name"] == "Return" for e in first.events()[mark:])
 
