@@ -86,12 +86,16 @@ class Sandbox:
 
 @contextmanager
 def pointing_at(display: str) -> Iterator[None]:
-    """Point this process at `display` for a while: pyautogui and pynput read DISPLAY on connect."""
+    """Point this process at `display` for a while: pyautogui and pynput read DISPLAY on connect.
+    WAYLAND_DISPLAY is hidden meanwhile, or `screen.backend: auto` would drive the user's Wayland desktop."""
     previous = os.environ.get("DISPLAY")
+    wayland = os.environ.pop("WAYLAND_DISPLAY", None)
     os.environ["DISPLAY"] = display
     try:
         yield
     finally:
+        if wayland is not None:
+            os.environ["WAYLAND_DISPLAY"] = wayland
         if previous is None:
             os.environ.pop("DISPLAY", None)
         else:

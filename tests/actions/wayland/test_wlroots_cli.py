@@ -195,6 +195,23 @@ def test_sigterm_stops_a_wayland_run(sway: HeadlessSway, apps: tuple, tmp_path: 
     assert not any(e["e"] == "press" and (e["x"], e["y"]) == (180, 190) for e in first.events()[mark:])
 
 
+def test_the_demo_inside_a_wayland_session_stays_on_its_own_x_display(sway: HeadlessSway, apps: tuple,
+                                                                      tmp_path: Path) -> None:
+    from agent.sandbox.xvfb import available
+
+    if available() is not None:
+        pytest.skip(f"the demo needs Xvfb: {available()}")
+    first, second = apps
+    marks = first.mark(), second.mark()
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "demo", "--trace-dir", str(tmp_path / "t")],
+                          capture_output=True, text=True, env=sway.env() | {"PYTHONPATH": str(REPO_ROOT)},
+                          cwd=tmp_path, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert read_trace(next((tmp_path / "t").iterdir())).header.extra.get("backend") == "x11"
+    assert not [e for e in first.events()[marks[0]:] if e["e"] in ("press", "key")]
+    assert not [e for e in second.events()[marks[1]:] if e["e"] in ("press", "key")]
+
+
 def test_every_corner_pixel_and_latency(sway: HeadlessSway, apps: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in sway.env().items():
         monkeypatch.setenv(key, value)
