@@ -75,3 +75,10 @@ def test_keymaps_hold_the_text_and_the_modifiers() -> None:
     pieces = chunks(text)
     assert "".join(pieces) == text and len(pieces) == 2
     assert all(len(set(p)) + 4 <= MAX_SYMBOLS for p in pieces)
+
+
+def test_a_sway_session_without_pywayland_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pywayland", None)  # import pywayland now raises ImportError
+    monkeypatch.setitem(sys.modules, "pywayland.client", None)
+    with pytest.raises(NoBackend, match=r"pip install 'deskpilot\[wayland\]'"):
+        choose_backend("auto", {"WAYLAND_DISPLAY": "wayland-1", "XDG_CURRENT_DESKTOP": "sway"})
