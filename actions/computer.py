@@ -33,3 +33,13 @@ class Computer(Protocol):
         """Press `keys` (canonical names, see actions.keys) together, then release in reverse."""
 
     def close(self) -> None: ...
+
+
+class Keyboard(Protocol):
+    """What an executor types and presses keys through (x11keyboard on X11, the library's own elsewhere)."""
+
+    def type(self, text: str) -> None: ...
+
+    def key(self, keys: tuple[str, ...]) -> None: ...
+
+    def close(self) -> None: ...

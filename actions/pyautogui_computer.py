@@ -1,33 +1,30 @@
 """The pyautogui executor: a `Computer` that drives the desktop with pyautogui.
 
 pyautogui connects to the X server when imported, so the import happens in the constructor.
-Its PAUSE (a sleep after every call, 0.1 s by default) comes from config and defaults to 0; its
-corner FAILSAFE stays on as a last-resort stop. ASCII text goes through pyautogui.write; other
-characters through `x11text` on Linux, because pyautogui drops them. The same goes for key
-presses: pyautogui silently ignores a key its table cannot press (a character such as "é" that
-is not on the keyboard layout), so such a character is held through `x11text` while pyautogui
-holds the rest of the combination, and a key neither can press is an error, never a no-op.
-Screenshots come from mss (pyautogui's own shells out to scrot and is slow).
+Its PAUSE (a sleep after every call, 0.1 s by default) comes from config and defaults to 0. Its corner
+FAILSAFE is off: a model may rightly aim at a screen corner (an answer on the image's last pixel maps to
+one), and the agent's own moves must never read as the user stopping the run; a person stops a run with
+the kill hotkey. On X11, text and keys go through `x11keyboard` (pyautogui assumes a US keymap and
+typed "/" as "7" under de); elsewhere through pyautogui, and a character or key it cannot send fails
+the step instead of being skipped. Screenshots come from mss (pyautogui's own shells out to scrot).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from actions.capture import MssCapture
-from actions.computer import Button
-from actions.errors import DeskpilotError
+from actions.computer import Button, Keyboard
 from actions.geometry import Point, Screenshot
-from actions.x11text import split_runs
+from actions.x11keymap import KeyNotPressable
 
 _PYAUTOGUI_KEYS: dict[str, str] = {
     "super": "winleft", "menu": "apps", "scrolllock": "scrolllock", "printscreen": "printscreen",
 }
 DRAG_STEPS = 8
 
-
-class KeyNotPressable(DeskpilotError, RuntimeError):
-    """A key this executor has no way to send; raised before any key of the combination goes down."""
+__all__ = ["KeyNotPressable", "PyAutoGuiComputer"]
 
 
 class PyAutoGuiComputer:
@@ -37,13 +34,13 @@ class PyAutoGuiComputer:
         _bind_to_current_display(pyautogui)
         self._gui = pyautogui
         pyautogui.PAUSE = pause
-        pyautogui.FAILSAFE = True
+        pyautogui.FAILSAFE = False  # every pixel is a legitimate target; see the module docstring
         self._capture = capture
-        self._typer = None
+        self._keyboard: Keyboard = PyAutoGuiKeys(pyautogui)
         if sys.platform.startswith("linux"):
-            from actions.x11text import UnicodeTyper
+            from actions.x11keyboard import X11Keyboard
 
-            self._typer = UnicodeTyper(pyautogui._pyautogui_x11._display)
+            self._keyboard = X11Keyboard()
 
     def screenshot(self) -> Screenshot:
         return self._capture.grab()
@@ -73,49 +70,37 @@ class PyAutoGuiComputer:
             self._gui.hscroll(dx, x, y)
 
     def type_text(self, text: str) -> None:
-        for chunk, ascii_only in split_runs(text):
-            if ascii_only or self._typer is None:
-                self._gui.write(chunk)
-            else:
-                self._typer.type(chunk)
+        self._keyboard.type(text)
+
+    def key(self, keys: tuple[str, ...]) -> None:
+        self._keyboard.key(keys)
+
+    def close(self) -> None:
+        self._keyboard.close()
+        self._capture.close()
+
+
+class PyAutoGuiKeys:
+    """pyautogui's own keyboard (not X11): what it cannot send is an error before anything is pressed."""
+
+    def __init__(self, gui: Any) -> None:
+        self._gui = gui
+
+    def type(self, text: str) -> None:
+        unsendable = sorted({c for c in text if c not in self._gui.KEYBOARD_KEYS and c not in "\n\t"})
+        if unsendable:
+            raise KeyNotPressable(f"the pyautogui executor cannot type {''.join(unsendable)!r} on this system")
+        self._gui.write(text)
 
     def key(self, keys: tuple[str, ...]) -> None:
         names = [_PYAUTOGUI_KEYS.get(k, k) for k in keys]
-        if all(self._pressable(n) for n in names):
-            self._gui.hotkey(*names)
-            return
         for name in names:  # check the whole combination before pressing any of it
-            if not self._pressable(name) and (self._typer is None or len(name) != 1):
-                raise KeyNotPressable(f"the pyautogui executor cannot press the key {name!r} on this system"
-                                      + ("" if len(name) != 1 else " (no X11 Unicode input here)"))
-        held: list[str] = []
-        try:
-            for name in names:
-                self._hold(name, down=True)
-                held.append(name)
-        finally:
-            for name in reversed(held):
-                self._hold(name, down=False)
-
-    def _pressable(self, name: str) -> bool:
-        """Whether pyautogui really sends `name`: its X11 backend skips keys missing from the keymap."""
-        table = getattr(getattr(self._gui, "_pyautogui_x11", None), "keyboardMapping", None)
-        if table is not None:
-            return bool(table.get(name))  # None: not a pyautogui key; 0: no keycode on this layout
-        return name in self._gui.KEYBOARD_KEYS
-
-    def _hold(self, name: str, down: bool) -> None:
-        """Press (`down`) or release one key: pyautogui's where it can, else the X11 Unicode path."""
-        if self._pressable(name):
-            (self._gui.keyDown if down else self._gui.keyUp)(name)
-        else:
-            assert self._typer is not None  # key() checked
-            (self._typer.press if down else self._typer.release)(name)
+            if name not in self._gui.KEYBOARD_KEYS:
+                raise KeyNotPressable(f"the pyautogui executor cannot press the key {name!r} on this system")
+        self._gui.hotkey(*names)
 
     def close(self) -> None:
-        if self._typer is not None:
-            self._typer.close()
-        self._capture.close()
+        pass
 
 
 def _bind_to_current_display(pyautogui: object) -> None:

@@ -1,8 +1,10 @@
 """The pynput executor: a `Computer` that drives the desktop with pynput's controllers.
 
-ASCII text goes through pynput; other characters through `x11text` on Linux (pynput's own
-keycode borrowing races with clients' keymap refresh). Imported lazily in the constructor
-because it connects to the display. Screenshots come from mss.
+The mouse is pynput's. On X11, text and keys go through `x11keyboard`, the same path as the pyautogui
+executor's (pynput's own borrowing of one keycode for every Unicode character races with clients'
+keymap refresh, and each borrow is a mapping change the window manager pays for); elsewhere through
+pynput's keyboard controller. Imported lazily in the constructor because it connects to the display.
+Screenshots come from mss. Not for: deciding what to send.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import sys
 from typing import Any
 
 from actions.capture import MssCapture
-from actions.computer import Button
+from actions.computer import Button, Keyboard
 from actions.geometry import Point, Screenshot
-from actions.x11text import split_runs
 
 DRAG_STEPS = 8
 _NAMED = {
@@ -31,17 +32,15 @@ class PynputComputer:
         from pynput import keyboard, mouse
 
         self._mouse = mouse.Controller()
-        self._keyboard = keyboard.Controller()
         self._buttons = {"left": mouse.Button.left, "right": mouse.Button.right, "middle": mouse.Button.middle}
-        self._keys: dict[str, Any] = {name: keyboard.Key[member] for name, member in _NAMED.items()}
         self._capture = capture
-        self._typer = None
+        self._keyboard: Keyboard
         if sys.platform.startswith("linux"):
-            from Xlib.display import Display
+            from actions.x11keyboard import X11Keyboard
 
-            from actions.x11text import UnicodeTyper
-
-            self._typer = UnicodeTyper(Display())
+            self._keyboard = X11Keyboard()
+        else:
+            self._keyboard = PynputKeys(keyboard)
 
     def screenshot(self) -> Screenshot:
         return self._capture.grab()
@@ -69,20 +68,32 @@ class PynputComputer:
         self._mouse.scroll(dx, dy)
 
     def type_text(self, text: str) -> None:
-        for chunk, plain in split_runs(text):
-            if plain or self._typer is None:
-                self._keyboard.type(chunk)
-            else:
-                self._typer.type(chunk)
+        self._keyboard.type(text)
+
+    def key(self, keys: tuple[str, ...]) -> None:
+        self._keyboard.key(keys)
+
+    def close(self) -> None:
+        self._keyboard.close()
+        self._capture.close()
+
+
+class PynputKeys:
+    """pynput's keyboard controller (not X11)."""
+
+    def __init__(self, keyboard: Any) -> None:
+        self._controller = keyboard.Controller()
+        self._keys: dict[str, Any] = {name: keyboard.Key[member] for name, member in _NAMED.items()}
+
+    def type(self, text: str) -> None:
+        self._controller.type(text)
 
     def key(self, keys: tuple[str, ...]) -> None:
         resolved = [self._keys.get(k, k) for k in keys]
         for key in resolved:
-            self._keyboard.press(key)
+            self._controller.press(key)
         for key in reversed(resolved):
-            self._keyboard.release(key)
+            self._controller.release(key)
 
     def close(self) -> None:
-        if self._typer is not None:
-            self._typer.close()
-        self._capture.close()
+        pass

@@ -203,10 +203,10 @@ def _play(args: argparse.Namespace, task: str, policy: Any, settings: Settings, 
     """Run a replay; a script that names targets gets the configured model to ground them."""
     if not (isinstance(policy, NeedsGrounder) and policy.targets):
         return run_watched(args, settings, task, policy, Origin(source=source))
-    from agent.run.policy_factory import build_policy, describe
+    from agent.run.policy_factory import build_grounder, describe
 
     try:
-        grounder = build_policy(settings)
+        grounder = build_grounder(settings)
     except EnvironmentProblem as exc:
         raise EnvironmentProblem(f"{source}: its targets ({policy.targets[0]!r}, ...) need a model to find them "
                                  f"on the screen, and none can be used: {exc}") from None

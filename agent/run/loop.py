@@ -228,7 +228,7 @@ def _ending(step: StepRecord, history: list[StepRecord], agent: Agent) -> tuple[
             return status, f"terminate: {action.status}" + (f" — {why}" if why else "")
         return "success", "answered"
     if outcome.status == "failed":
-        cancelled = "FailSafe" in outcome.detail or agent.stop.is_set()
+        cancelled = agent.stop.is_set()
         return ("cancelled", outcome.detail) if cancelled else ("error", f"action failed: {outcome.detail}")
     if outcome.status == "denied":
         denials = sum(1 for s in history if s.outcome.status == "denied")
