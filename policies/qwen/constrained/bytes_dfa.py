@@ -11,6 +11,7 @@ Not for: general regexes (no anchors, look-arounds or captures) or matching text
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -200,15 +201,20 @@ def _minimize(trans: list[dict[int, int]], accepting: set[int]) -> tuple[list[di
 
 
 def _distances(trans: list[dict[int, int]], accepting: set[int]) -> list[int]:
-    """Fewest bytes from each state to an accepting one (BFS on the reversed graph)."""
-    back: list[set[int]] = [set() for _ in trans]
-    for s, moves in enumerate(trans):
-        for t in moves.values():
+    """Fewest bytes from each state to an accepting one."""
+    return reverse_distances([moves.values() for moves in trans], accepting, len(trans) + 1)
+
+
+def reverse_distances(successors: Sequence[Iterable[int]], accepting: Iterable[int], far: int) -> list[int]:
+    """Fewest edges from each state to one of `accepting` (BFS on the reversed graph); `far` where none.
+    `successors[s]` are the states one edge leads to from `s` (the grammar's bytes or the tokens over it)."""
+    back: list[set[int]] = [set() for _ in successors]
+    for s, targets in enumerate(successors):
+        for t in targets:
             back[t].add(s)
-    far = len(trans) + 1
-    dist = [far] * len(trans)
+    dist = [far] * len(successors)
     queue = deque(accepting)
-    for s in accepting:
+    for s in queue:
         dist[s] = 0
     while queue:
         s = queue.popleft()

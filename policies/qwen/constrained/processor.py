@@ -22,12 +22,11 @@ Not for: servers (vLLM/SGLang have their own guided decoding) or non-byte-level 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.qwen.constrained.bytes_dfa import Dfa
+from policies.qwen.constrained.bytes_dfa import Dfa, reverse_distances
 
 _FAR = 1 << 30
 
@@ -301,19 +300,5 @@ def _walk(dfa: Dfa, root: list, start: int) -> list[tuple[int, int]]:
 
 
 def _token_distances(edges: list[list[tuple[int, int]]], accepting: frozenset[int]) -> list[int]:
-    """Fewest tokens from each state to an accepting one (BFS over distinct state-to-state edges)."""
-    back: list[set[int]] = [set() for _ in edges]
-    for state, pairs in enumerate(edges):
-        for _, nxt in pairs:
-            back[nxt].add(state)
-    dist = [_FAR] * len(edges)
-    queue = deque(accepting)
-    for state in accepting:
-        dist[state] = 0
-    while queue:
-        state = queue.popleft()
-        for prev in back[state]:
-            if dist[prev] == _FAR:
-                dist[prev] = dist[state] + 1
-                queue.append(prev)
-    return dist
+    """Fewest tokens from each state to an accepting one (over distinct state-to-state edges)."""
+    return reverse_distances([[nxt for _, nxt in pairs] for pairs in edges], accepting, _FAR)
