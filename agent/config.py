@@ -77,8 +77,14 @@ class TraceSettings(_Section):
 DIALECT_NAMES = ("auto", "qwen2.5-vl", "qwen3-vl", "ui-tars-1.5", "gta1", "ui-venus-ground", "holo1.5")
 
 
-class GrounderSettings(_Section):
-    """`model.grounder`: a second model that turns a described target into a point (empty name: none)."""
+ROLE_KEYS = ("backend", "name", "base_url", "dialect", "min_pixels", "max_pixels")
+
+
+class RoleSettings(_Section):
+    """`model.planner` or `model.grounder`: one model in one role (empty name: the role is not split off).
+
+    The planner chooses each action and names its target in words; the grounder turns the words
+    into a point. A planner with a name replaces the keys of the `model:` section it gives."""
 
     backend: Literal["transformers", "openai"] = "transformers"
     name: str = ""
@@ -119,9 +125,19 @@ class ModelSettings(_Section):
     compile_cache_dir: str = ""
     resize_on_device: bool = True
     vision_attention: Literal["sdpa", "flex"] = "sdpa"
-    grounder: GrounderSettings = GrounderSettings()
+    planner: RoleSettings = RoleSettings()
+    grounder: RoleSettings = RoleSettings()
     zoom: bool = False
     zoom_crop: float = Field(0.5, ge=0.05, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _planner_is_the_model(cls, data: Any) -> Any:
+        """A named `planner` gives the agent model: each role key it sets replaces the section's own."""
+        planner = data.get("planner") if isinstance(data, dict) else None
+        if not isinstance(planner, dict) or not planner.get("name"):
+            return data
+        return {**data, **{key: planner[key] for key in ROLE_KEYS if key in planner}}
 
     @model_validator(mode="after")
     def _pixel_range(self) -> ModelSettings:
@@ -184,14 +200,16 @@ def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] |
     source = str(path) if path is not None else "defaults"
     data = _read(Path(path)) if path is not None else {}
     given = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
-    for dotted, value in given.items():
-        _set(data, dotted.split("."), value, source)
+    placed = {_planner_key(data, dotted): dotted for dotted in given}
+    for where, dotted in placed.items():
+        _set(data, where.split("."), given[dotted], source)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        blamed = next((dotted for dotted in given if key == dotted or key.startswith(f"{dotted}.")), None)
+        blamed = next((dotted for where, dotted in placed.items()
+                       if any(key == k or key.startswith(f"{k}.") for k in (where, dotted))), None)
         origin = source if blamed is None else (origins or {}).get(blamed, "command line")
         raise ConfigError(f"{origin}: {key}: {err['msg']}") from None
 
@@ -222,6 +240,17 @@ def _where(exc: Exception) -> str:
     context = getattr(exc, "context", None)
     what = f"{context}: {problem}" if context else problem
     return f" at line {mark.line + 1}, column {mark.column + 1}: {' '.join(what.split())}"
+
+
+def _planner_key(data: dict[str, Any], dotted: str) -> str:
+    """Where an override of the agent model's `dotted` key goes: into `model.planner` when the file names one
+    (the planner's keys win over the section's, so a flag such as --model must land there to count)."""
+    model = data.get("model")
+    planner = model.get("planner") if isinstance(model, dict) else None
+    role, _, key = dotted.partition(".")
+    if role == "model" and key in ROLE_KEYS and isinstance(planner, dict) and planner.get("name"):
+        return f"model.planner.{key}"
+    return dotted
 
 
 def _set(data: dict[str, Any], keys: list[str], value: Any, source: str) -> None:

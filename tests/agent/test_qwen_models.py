@@ -158,6 +158,33 @@ def test_a_named_grounder_makes_a_planner_grounder_pair_with_its_own_dialect() -
         build_policy(alone, backend=OpenAIBackend.__new__(OpenAIBackend))
 
 
+def test_a_named_planner_section_is_the_agent_model_and_the_model_flags_set_it(tmp_path: Path) -> None:
+    from openai_server import FakeOpenAIServer
+
+    from policies.qwen.planned import PlannedPolicy
+
+    with FakeOpenAIServer(lambda request: "(1,2)") as server:
+        path = tmp_path / "c.yaml"
+        path.write_text(f"""model:
+  name: Qwen/Qwen2.5-VL-7B-Instruct
+  base_url: {server.base_url}
+  planner: {{backend: openai, name: Qwen/Qwen3-VL-32B-Instruct, max_pixels: 1000000}}
+  grounder: {{backend: openai, name: Salesforce/GTA1-7B-2507, base_url: "{server.base_url}"}}
+""")
+        settings = load_settings(path)
+        m = settings.model
+        assert (m.backend, m.name, m.base_url, m.max_pixels) == ("openai", "Qwen/Qwen3-VL-32B-Instruct",
+                                                                server.base_url, 1000000)
+        policy = build_policy(settings)
+        assert isinstance(policy, PlannedPolicy)
+        assert (policy.planner.dialect.name, policy.grounder.dialect.name) == ("qwen3-vl", "gta1")
+        assert describe(settings)["name"] == "Qwen/Qwen3-VL-32B-Instruct"
+        flagged = load_settings(path, {"model.name": "Qwen/Qwen3-VL-8B-Instruct"}, {"model.name": "--model"})
+        assert (flagged.model.name, flagged.model.planner.name) == ("Qwen/Qwen3-VL-8B-Instruct",) * 2
+        with pytest.raises(ConfigError, match=r"^--base-url: model\.base_url"):
+            load_settings(path, {"model.base_url": "ftp://x"}, {"model.base_url": "--base-url"})
+
+
 def test_a_grounding_specialist_alone_still_grounds_script_targets() -> None:
     from agent.run.policy_factory import build_grounder
     from policies.qwen.planned import PlannedPolicy
