@@ -174,7 +174,7 @@ def _replay(args: argparse.Namespace) -> int:
 
         request = replay_request(args.path, args.var, args.dry_run, args.max_steps, args.trace_dir,
                                  verify=False if args.no_verify else None, reground=args.reground)
-        code = submit_or_none(settings, request, note=_daemon_executor_note(args.backend), view=_view(args))
+        code = submit_or_none(settings, request, note=_daemon_note(args), view=_view(args))
         if code is not None:
             return code
     if args.max_steps is None:  # a script runs to its end: one step per action plus the final one
@@ -229,7 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         from agent.daemon.client import run_request, submit_or_none
 
         code = submit_or_none(settings, run_request(args.task, args.dry_run, args.max_steps, args.trace_dir),
-                              note=_daemon_executor_note(args.backend), view=_view(args))
+                              note=_daemon_note(args), view=_view(args))
         if code is not None:
             return code
     build_computer(settings).close()  # no usable display: say so before a model is loaded
@@ -240,12 +240,16 @@ def _run(args: argparse.Namespace) -> int:
         policy.close()
 
 
-def _daemon_executor_note(backend: str | None, flag: str = "--executor") -> str:
-    """What to say when the daemon takes a task whose executor was chosen here: the daemon keeps its own."""
-    if not backend:
-        return ""
-    return (f"{flag} {backend} is not used: the daemon's executor runs the task (executor.backend of its "
-            f"config); --no-daemon runs it here with {backend}")
+def _daemon_note(args: argparse.Namespace) -> str:
+    """What to say when the daemon takes a task with options chosen here that only a local run uses."""
+    notes = []
+    if args.backend:
+        notes.append(f"--executor {args.backend} is not used: the daemon's executor runs the task (executor.backend "
+                     f"of its config); --no-daemon runs it here with {args.backend}")
+    if getattr(args, "console", False):
+        notes.append("--console is not used: the daemon serves its own console when started with daemon.console "
+                     "true (its URL is in its log); --no-daemon runs the task here with this console")
+    return "\ndeskpilot: ".join(notes)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -184,6 +184,8 @@ def test_an_executor_chosen_here_is_said_to_be_unused_by_the_daemon(base: Path, 
                         policy=SteppedPolicy(steps=1)):
         assert main([command, task, "--config", str(config), flag, "pynput"]) == 0
         assert main([command, task, "--config", str(config)]) == 0
+        assert main([command, task, "--config", str(config), "--console"]) == 0
     err = capsys.readouterr().err
     assert err.count(f"deskpilot: {flag} pynput is not used: the daemon's executor runs the task") == 1
     assert "--no-daemon runs it here with pynput" in err
+    assert err.count("deskpilot: --console is not used: the daemon serves its own console") == 1
