@@ -27,13 +27,16 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actions.gate import Confirmation, Verdict
 from actions.geometry import Screenshot
 from actions.schema import Action, action_to_json
 from agent.safety.confirm import preview
 from agent.safety.confirm_dialog import WM_CLASS
+
+if TYPE_CHECKING:
+    from agent.safety.takeover import InputLedger
 
 START_SLACK_S = 10.0  # the dialog's own start-up (Python + Tk) on top of the question's timeout
 GONE_TIMEOUT_S = 3.0
@@ -42,7 +45,8 @@ GONE_TIMEOUT_S = 3.0
 class DesktopConfirmer:
     def __init__(self, timeout_s: float, stop: threading.Event | None = None,
                  quiet: Callable[[], AbstractContextManager[None]] | None = None,
-                 ledger: Callable[[], Any] | None = None, display: str | None = None, arm_ms: int = 500) -> None:
+                 ledger: Callable[[], InputLedger | None] | None = None, display: str | None = None,
+                 arm_ms: int = 500) -> None:
         self.timeout_s, self.stop, self.arm_ms = timeout_s, stop or threading.Event(), arm_ms
         self.quiet, self.ledger, self.display = quiet or nullcontext, ledger or (lambda: None), display
         self.shown: dict[str, list[int]] | None = None  # the open dialog's window and button rectangles
@@ -61,14 +65,14 @@ class DesktopConfirmer:
                         "reason": verdict.reason, "preview": str(image), "timeout_s": self.timeout_s,
                         "arm_ms": self.arm_ms}
             ledger = self.ledger()
-            before = _mark(ledger)
+            before = ledger.calls() if ledger is not None else 0
             proc = subprocess.Popen([sys.executable, "-m", "agent.safety.confirm_dialog"], env=env,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             try:
                 answer = self._answer(proc, question)
             finally:
                 self._end(proc, env["DISPLAY"])
-            if answer == "allow" and ((ledger is not None and _mark(ledger) != before) or _busy(ledger)):
+            if answer == "allow" and ledger is not None and (ledger.calls() != before or ledger.busy()):
                 return Confirmation(False, "refused", "the agent's own input reached the display while the dialog "
                                     "was up, so its Allow was not taken")
             return {"allow": Confirmation(True, "approved", "allowed in the desktop dialog"),
@@ -148,13 +152,3 @@ def dialog_windows(conn: Any) -> list[int]:
         if any(name.lower() == WM_CLASS for name in names):
             found.append(window.id)
     return found
-
-
-def _mark(ledger: Any) -> Any:
-    """Something that changes whenever the run's executor finishes an input call (the ledger's
-    late-event horizon moves with every call)."""
-    return getattr(ledger, "_late_until", None)
-
-
-def _busy(ledger: Any) -> bool:
-    return bool(getattr(ledger, "_busy", 0))

@@ -47,6 +47,7 @@ class InputLedger:
         self._late_motion_until = 0.0  # late motion of the agent's own pointer moves
         self._late_keys_until = 0.0  # late key events: only calls that keep the pointer still type keys
         self._pointer: Point | None = None
+        self._calls = 0  # executor calls finished so far
 
     @contextmanager
     def acting(self, pointer_after: Point | None = None) -> Iterator[None]:
@@ -61,12 +62,23 @@ class InputLedger:
             with self._lock:
                 self._busy -= 1
                 self._moving -= moving
+                self._calls += 1
                 self._late_until = max(self._late_until, self.clock() + self.grace_s)
                 if moving:
                     self._late_motion_until = max(self._late_motion_until, self.clock() + self.grace_s)
                     self._pointer = pointer_after
                 else:
                     self._late_keys_until = max(self._late_keys_until, self.clock() + self.grace_s)
+
+    def calls(self) -> int:
+        """How many executor calls have finished: a change means the agent produced input in between."""
+        with self._lock:
+            return self._calls
+
+    def busy(self) -> bool:
+        """True while an executor call is under way."""
+        with self._lock:
+            return self._busy > 0
 
     def expect_pointer(self, point: Point | None) -> None:
         """Where the pointer is known to be now (at the start, after a person has answered)."""
