@@ -2,6 +2,7 @@
 
 What it is for:
     * ``display_skip_reason()``: why display tests cannot run here (no Xvfb / xdotool), or None.
+    * ``private_xvfb()`` starts a private Xvfb for a module fixture (or skips with that reason).
     * ``launch_sandbox()`` starts the sandbox app on a given display environment and returns a
       ``SandboxProcess`` whose ``state()`` re-reads the JSON state file and whose ``wait_for()``
       polls it until a predicate holds.
@@ -9,7 +10,7 @@ What it is for:
     * ``mss_monitors()`` asks python-mss which monitors it sees on a display.
 
 What it is not for:
-    It defines no pytest fixtures (test modules build their own from these pieces) and never
+    It defines no pytest fixtures (test modules build their own from these pieces, one server per module) and never
     touches the real display: every subprocess gets the env passed in (from ``Xvfb.env()``).
 """
 
@@ -21,12 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from agent.sandbox.xvfb import available
+from agent.sandbox.xvfb import Xvfb, available
 
 __all__ = [
     "REPO_ROOT",
@@ -35,6 +36,7 @@ __all__ = [
     "display_skip_reason",
     "launch_sandbox",
     "mss_monitors",
+    "private_xvfb",
     "rect_center",
 ]
 
@@ -52,6 +54,17 @@ def display_skip_reason() -> str | None:
     if shutil.which("xdotool") is None:
         return "xdotool not found on PATH (apt-get install xdotool)"
     return None
+
+
+def private_xvfb(*screens: tuple[int, int]) -> Iterator[Xvfb]:
+    """Yield a private Xvfb with these screens (default one 1280×800) for a fixture; skip when none can run."""
+    import pytest
+
+    reason = display_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with Xvfb(screens=screens or ((1280, 800),)) as server:
+        yield server
 
 
 def rect_center(rect: Rect) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from display_helpers import REPO_ROOT, SandboxProcess, XDoTool, display_skip_reason, launch_sandbox
+from display_helpers import REPO_ROOT, SandboxProcess, XDoTool, display_skip_reason, launch_sandbox, private_xvfb
 from PIL import Image, ImageChops
 
 from agent.sandbox.xvfb import Xvfb
@@ -26,8 +26,7 @@ VOLATILE = {"pid", "seq", "ready", "focus", "pointer", "last_click", "last_key",
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    with Xvfb(screens=((1280, 800),)) as x:
-        yield x
+    yield from private_xvfb()
 
 
 def cli(env: dict, *args: str, cwd: Path) -> subprocess.CompletedProcess:

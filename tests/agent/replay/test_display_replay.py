@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from display_helpers import private_xvfb
 
 from agent.sandbox.launch import Sandbox
 from agent.sandbox.xvfb import Xvfb, available
@@ -27,8 +28,7 @@ VOLATILE = {"pid", "seq", "ready", "focus", "pointer", "last_click", "last_key",
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    with Xvfb(screens=((1280, 800),)) as x:
-        yield x
+    yield from private_xvfb()
 
 
 @pytest.fixture

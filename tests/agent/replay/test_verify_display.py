@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from display_helpers import REPO_ROOT, display_skip_reason, launch_sandbox
+from display_helpers import REPO_ROOT, display_skip_reason, launch_sandbox, private_xvfb
 from openai_server import FakeOpenAIServer, Recorded
 from PIL import Image, ImageOps
 
@@ -36,8 +36,7 @@ FRAME = model_frame(1280, 800, 3136, 1280 * 28 * 28)  # the default budget: 1260
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    with Xvfb(screens=((1280, 800),)) as x:
-        yield x
+    yield from private_xvfb()
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
+from display_helpers import REPO_ROOT, SandboxProcess, XDoTool, launch_sandbox, private_xvfb
 
 from agent.sandbox.xvfb import Xvfb
-from tests.display_helpers import REPO_ROOT, SandboxProcess, XDoTool, display_skip_reason, launch_sandbox
 
 pytestmark = pytest.mark.display
 BUDGET_S = 0.200
@@ -70,11 +70,7 @@ class Person:
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    reason = display_skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with Xvfb(screens=((1280, 800),)) as server:
-        yield server
+    yield from private_xvfb()
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from display_helpers import (  # pytest puts tests/ (no __init__.py) on sys.path
+from display_helpers import (
     SandboxProcess,
     XDoTool,
-    display_skip_reason,
     launch_sandbox,
     mss_monitors,
+    private_xvfb,  # pytest puts tests/ (no __init__.py) on sys.path
     rect_center,
 )
 
@@ -25,11 +25,7 @@ PARKED_POINTER = (1270, 790)  # bottom-right corner of the 1280x800 display, out
 
 @pytest.fixture(scope="session")
 def xvfb() -> Iterator[Xvfb]:
-    reason = display_skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with Xvfb(screens=((1280, 800),)) as server:
-        yield server
+    yield from private_xvfb()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from display_helpers import SandboxProcess, XDoTool, display_skip_reason, launch_sandbox, rect_center
+from display_helpers import SandboxProcess, XDoTool, display_skip_reason, launch_sandbox, private_xvfb, rect_center
 from PIL import Image
 
 from actions.capture import MssCapture
@@ -61,8 +61,7 @@ class XdoComputer:
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    with Xvfb(screens=((1280, 800),)) as server:
-        yield server
+    yield from private_xvfb()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from chromium_helpers import Chromium, skip_reason
-from display_helpers import display_skip_reason
+from display_helpers import display_skip_reason, private_xvfb
 
 from agent.sandbox.watch import DisplayWatch, missing
 from agent.sandbox.xvfb import Xvfb
@@ -20,8 +20,7 @@ pytestmark = [pytest.mark.display, pytest.mark.skipif(WHY is not None, reason=WH
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    with Xvfb(screens=((640, 400),)) as server:
-        yield server
+    yield from private_xvfb((640, 400))
 
 
 def test_the_display_shows_in_novnc_read_only_on_loopback(xvfb: Xvfb) -> None:

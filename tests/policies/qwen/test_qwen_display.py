@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from display_helpers import private_xvfb
 from openai_server import FakeOpenAIServer, Recorded
 
 from agent.config import load_settings
@@ -36,8 +37,7 @@ TERMINATE = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "term
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    with Xvfb(screens=(SCREEN,)) as x:
-        yield x
+    yield from private_xvfb(SCREEN)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from display_helpers import private_xvfb
 from openai_server import FakeOpenAIServer, Recorded
 
 from agent.config import load_settings
@@ -39,8 +40,7 @@ DONE["qwen3-vl"] = "Thought: Done.\nAction: Finish.\n" + DONE["qwen2.5-vl"]
 
 @pytest.fixture(scope="module")
 def xvfb() -> Iterator[Xvfb]:
-    with Xvfb(screens=(SCREEN,)) as x:
-        yield x
+    yield from private_xvfb(SCREEN)
 
 
 @pytest.fixture(scope="module")
