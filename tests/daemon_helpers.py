@@ -42,6 +42,15 @@ def settings_for(base: Path, **overrides: Any) -> Settings:
     return load_settings(None, {"settle.mode": "off", "trace.dir": str(base / "traces"), **overrides})
 
 
+def config_file(base: Path, **daemon: object) -> Path:
+    """A config.yaml in `base` for a daemon there (socket, queue; no settling; traces in `base`)."""
+    path = base / "config.yaml"
+    sections = {"daemon": {"socket": str(base / "run" / "d.sock"), "queue_db": str(base / "state" / "queue.sqlite3"),
+                           **daemon}, "settle": {"mode": "off"}, "trace": {"dir": str(base / "traces")}}
+    path.write_text(yaml.safe_dump(sections), encoding="utf-8")
+    return path
+
+
 def paths_for(base: Path) -> DaemonPaths:
     return DaemonPaths(socket=base / "run" / "d.sock", queue_db=base / "state" / "queue.sqlite3")
 

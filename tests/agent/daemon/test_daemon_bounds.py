@@ -11,7 +11,6 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from daemon_helpers import (
     script,
     send,
     settings_for,
-    short_dir,
     submit,
     wait_until,
 )
@@ -34,12 +32,6 @@ from agent.daemon.wire import auth_line
 
 CLICK = {"action": "left_click", "coordinate": [20, 30]}
 TOKEN = "bounds-token"
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def closed_after(sock: socket.socket, limit: float) -> tuple[float, bytes]:

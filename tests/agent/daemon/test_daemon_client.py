@@ -4,32 +4,24 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from daemon_helpers import SteppedPolicy, running_daemon, script, settings_for, short_dir, submit, wait_until
+from daemon_helpers import (
+    SteppedPolicy,
+    config_file,
+    running_daemon,
+    script,
+    settings_for,
+    submit,
+    wait_until,
+)
 
 from agent.cli.main import main
 from agent.daemon.client import ask_on_tty, replay_request, step_line, submit_or_none
 from agent.daemon.wire import ConfirmRequest, StepEvent
 
 CLICK = {"action": "left_click", "coordinate": [20, 30]}
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
-
-
-def config_file(base: Path, **daemon: object) -> Path:
-    path = base / "config.yaml"
-    sections = {"daemon": {"socket": str(base / "run" / "d.sock"), **daemon}, "settle": {"mode": "off"},
-                "trace": {"dir": str(base / "traces")}}
-    path.write_text(yaml.safe_dump(sections), encoding="utf-8")
-    return path
 
 
 def test_no_daemon_means_none(base: Path) -> None:

@@ -15,18 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from daemon_helpers import running_daemon, script, settings_for, short_dir, wait_until
+from daemon_helpers import running_daemon, script, settings_for, wait_until
 
 from agent.daemon.client import DaemonSilent, Endpoint, NoDaemon, replay_request, request, submit_or_none
 from agent.daemon.wire import StatusRequest
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import running_daemon, script, send, settings_for, short_dir, submit, wait_until
+from daemon_helpers import running_daemon, script, send, settings_for, submit, wait_until
 
 from actions.fake import FakeComputer
 from agent.traces.store import read_trace
 
 CLICK = {"action": "left_click", "coordinate": [20, 30]}
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def confirming(base: Path, timeout_s: float = 10.0):

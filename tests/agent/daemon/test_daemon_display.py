@@ -9,12 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from daemon_helpers import short_dir
 
 from agent.daemon.client import Endpoint, NoDaemon, request
 from agent.daemon.wire import StatusRequest
@@ -24,12 +22,6 @@ from agent.traces.store import read_trace
 
 pytestmark = [pytest.mark.display, pytest.mark.skipif(bool(available()), reason=f"no Xvfb: {available()}")]
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def wait_for_daemon(socket_path: Path, proc: subprocess.Popen, timeout: float = 30.0) -> None:

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from daemon_helpers import SteppedPolicy, ask, connect, running_daemon, send, settings_for, short_dir, submit
+from daemon_helpers import SteppedPolicy, ask, connect, running_daemon, send, settings_for, submit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,12 +30,6 @@ VALID = [
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                     max_leaves=12)
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 @settings(max_examples=150, deadline=None)

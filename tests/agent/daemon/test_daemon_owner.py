@@ -12,12 +12,11 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from daemon_helpers import SteppedPolicy, ask, paths_for, running_daemon, settings_for, short_dir, submit, wait_until
+from daemon_helpers import SteppedPolicy, ask, paths_for, running_daemon, settings_for, submit, wait_until
 
 from actions.fake import FakeComputer
 from agent.daemon.config import DaemonPaths
@@ -25,12 +24,6 @@ from agent.daemon.lock import QueueBusy
 from agent.daemon.server import Daemon
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def test_a_second_daemon_on_the_same_queue_refuses_and_changes_nothing(base: Path) -> None:

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from daemon_helpers import SteppedPolicy, ask, paths_for, running_daemon, short_dir, submit, wait_until
+from daemon_helpers import SteppedPolicy, ask, paths_for, running_daemon, submit, wait_until
 
 from agent.daemon.queue_store import QueueStore
 from agent.daemon.wire import Submit
 from agent.traces.store import read_trace
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def test_queued_tasks_survive_a_restart_and_the_running_one_is_interrupted(base: Path) -> None:

@@ -10,12 +10,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from daemon_helpers import Replies, SteppedPolicy, ask, running_daemon, settings_for, short_dir, submit, wait_until
+from daemon_helpers import (
+    Replies,
+    SteppedPolicy,
+    ask,
+    config_file,
+    running_daemon,
+    settings_for,
+    submit,
+    wait_until,
+)
 
 from agent.cli.daemon import daemon_signals
 from agent.cli.main import main
@@ -24,21 +31,6 @@ from agent.daemon.server import Daemon
 from agent.daemon.wire import StatusRequest
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
-
-
-def config_file(base: Path) -> Path:
-    path = base / "config.yaml"
-    path.write_text(yaml.safe_dump({
-        "daemon": {"socket": str(base / "run" / "d.sock"), "queue_db": str(base / "state" / "queue.sqlite3")},
-        "settle": {"mode": "off"}, "trace": {"dir": str(base / "traces")},
-    }), encoding="utf-8")
-    return path
 
 
 def paused_task(daemon: Daemon, policy: SteppedPolicy, replies: Replies) -> tuple[str, dict]:

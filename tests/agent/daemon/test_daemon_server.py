@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from daemon_helpers import (
     script,
     send,
     settings_for,
-    short_dir,
     submit,
     wait_until,
 )
@@ -27,12 +25,6 @@ from daemon_helpers import (
 from agent.traces.store import read_trace
 
 CLICK = {"action": "left_click", "coordinate": [20, 30]}
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def test_replay_is_streamed_step_by_step_to_its_end(base: Path) -> None:

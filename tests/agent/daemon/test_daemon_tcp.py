@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import ask, running_daemon, script, settings_for, short_dir
+from daemon_helpers import ask, running_daemon, script, settings_for
 
 from agent.config import ConfigError
 from agent.daemon.client import Endpoint, connect, request, stream
@@ -16,12 +15,6 @@ from agent.daemon.sockets import DaemonError
 from agent.daemon.wire import StatusRequest, Submit, auth_line
 
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    with short_dir() as path:
-        yield path
 
 
 def free_port() -> int:
