@@ -30,6 +30,8 @@ class _Section(BaseModel):
 class ScreenSettings(_Section):
     # auto: native Wayland when the session is Wayland (wlroots by its protocols), else X11; see actions.backends
     backend: Literal["auto", "x11", "wlroots", "gnome"] = "auto"
+    # gnome only: auto = the xdg-desktop-portal when the session bus has it (consent), else mutter's own API
+    gnome_via: Literal["auto", "mutter", "portal"] = "auto"
     monitor: int = Field(1, ge=0)
     scale: float = Field(1.0, gt=0, le=8)
 

@@ -8,6 +8,7 @@ Not for: argument parsing (cli) or the loop's logic (loop).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,15 +65,39 @@ def _wayland_computer(settings: Settings) -> Computer | None:
     from actions.backends import NoBackend, choose_backend
 
     try:
-        if choose_backend(settings.screen.backend, os.environ) != "wlroots":
-            return None
+        backend = choose_backend(settings.screen.backend, os.environ)
+    except NoBackend as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    if backend == "gnome":
+        return _gnome_computer(settings)
+    if backend != "wlroots":
+        return None
+    try:
         from actions.wayland.computer import WlrootsComputer
 
         return WlrootsComputer(settings.screen.monitor, os.environ.get("WAYLAND_DISPLAY"))
-    except NoBackend as exc:
-        raise EnvironmentProblem(str(exc)) from None
     except Exception as exc:  # no compositor, no pywayland, missing protocols, no such output
         raise EnvironmentProblem(f"cannot start the wlroots backend: {exc}") from None
+
+
+def _gnome_computer(settings: Settings) -> Computer:
+    """mutter's remote desktop, directly or through the portal (`screen.gnome_via`)."""
+    from actions.gnome.start import open_computer
+
+    try:
+        return open_computer(settings.screen.monitor, settings.screen.gnome_via, portal_token_file(),
+                             say=lambda line: print(f"deskpilot: {line}", file=sys.stderr, flush=True))
+    except Exception as exc:  # no mutter service, no PyGObject/GStreamer, consent refused, no such monitor
+        raise EnvironmentProblem(f"cannot start the gnome backend: {str(exc).splitlines()[0]}") from None
+
+
+def portal_token_file() -> Path:
+    """Where the portal's restore token lives: $XDG_STATE_HOME/deskpilot/, else ~/.local/state/deskpilot/."""
+    import os
+
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if state.startswith("/") else Path.home() / ".local" / "state"
+    return base / "deskpilot" / "gnome-portal-restore-token"
 
 
 def build_capture(settings: Settings) -> Any:
@@ -82,12 +107,20 @@ def build_capture(settings: Settings) -> Any:
     from actions.backends import NoBackend, choose_backend
 
     try:
-        if choose_backend(settings.screen.backend, os.environ) == "wlroots":
+        backend = choose_backend(settings.screen.backend, os.environ)
+        if backend == "wlroots":
             from actions.wayland.capture import WlrootsCapture
 
             return WlrootsCapture(settings.screen.monitor, os.environ.get("WAYLAND_DISPLAY"))
     except NoBackend as exc:
         raise EnvironmentProblem(str(exc)) from None
+    if backend == "gnome":
+        from actions.gnome.start import GnomeCapture
+
+        try:
+            return GnomeCapture(settings.screen.monitor, settings.screen.gnome_via, portal_token_file())
+        except Exception as exc:  # as for the computer
+            raise EnvironmentProblem(f"cannot start the gnome backend's capture: {str(exc).splitlines()[0]}") from None
     return MssCapture(settings.screen.monitor, settings.screen.scale)
 
 

@@ -1,0 +1,78 @@
+"""Frames from a ScreenCast stream: one long-lived GStreamer pipeline from PipeWire into an appsink.
+
+`pipewiresrc ! videoconvert ! video/x-raw,format=BGRx ! appsink`, started once and kept running:
+mutter sends a frame when the screen changes, the sink keeps only the newest, and `grab` returns the
+newest frame seen (a still screen sends nothing, so the last frame stays current). The Screenshot's
+monitor is the stream's place in the layout in physical pixels, its scale physical per logical pixel.
+Not for: input, or setting up the stream (the mutter and portal modules do).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from actions.capture import CaptureError
+from actions.geometry import Monitor, Screenshot
+from actions.gnome.gst import import_gst
+
+FIRST_FRAME_S = 10.0
+
+
+class PipeWireCapture:
+    """The stream `node` (on the PipeWire remote `fd`, or the default daemon when None) whose source
+    covers `area` (x, y, width, height, logical) of the layout."""
+
+    def __init__(self, node: int, area: tuple[int, int, int, int], fd: int | None = None) -> None:
+        Gst, _GstApp = import_gst()
+        self._gst = Gst
+        source = f"pipewiresrc path={int(node)} always-copy=true do-timestamp=false"
+        if fd is not None:
+            source += f" fd={os.dup(fd)}"  # PipeWire takes this copy and closes it with the pipeline
+        description = (f"{source} ! videoconvert ! video/x-raw,format=BGRx ! "
+                       "appsink name=sink max-buffers=1 drop=true sync=false")
+        self._pipeline = Gst.parse_launch(description)
+        self._sink = self._pipeline.get_by_name("sink")
+        self._area = area
+        self._lock = threading.Lock()
+        self._last: Screenshot | None = None
+        if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            self.close()
+            raise CaptureError(f"the GStreamer pipeline for PipeWire node {node} would not start")
+
+    def grab(self) -> Screenshot:
+        with self._lock:
+            wait = FIRST_FRAME_S if self._last is None else 0
+            sample = self._sink.try_pull_sample(int(wait * self._gst.SECOND))
+            if sample is not None:
+                self._last = self._screenshot(sample)
+            elif self._last is None:
+                raise CaptureError(f"no frame from the screen cast within {FIRST_FRAME_S:g} s")
+            return self._last
+
+    def wait_frame(self, timeout: float) -> Screenshot | None:
+        """The next new frame within `timeout` seconds, or None (for latency measurements)."""
+        with self._lock:
+            sample = self._sink.try_pull_sample(int(timeout * self._gst.SECOND))
+            if sample is None:
+                return None
+            self._last = self._screenshot(sample)
+            return self._last
+
+    def _screenshot(self, sample: Any) -> Screenshot:
+        caps = sample.get_caps().get_structure(0)
+        width, height = caps.get_value("width"), caps.get_value("height")
+        buffer = sample.get_buffer()
+        data = buffer.extract_dup(0, buffer.get_size())
+        stride = len(data) // height if height else 0
+        if stride != width * 4:  # padded rows: keep the pixels only
+            data = b"".join(data[r * stride: r * stride + width * 4] for r in range(height))
+        x, y, logical_w, _logical_h = self._area
+        scale = width / logical_w if logical_w else 1.0
+        monitor = Monitor(round(x * scale), round(y * scale), width, height)
+        return Screenshot(monitor=monitor, scale=scale, captured_at=time.time(), bgra=data)
+
+    def close(self) -> None:
+        self._pipeline.set_state(self._gst.State.NULL)

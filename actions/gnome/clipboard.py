@@ -1,0 +1,133 @@
+"""Non-ASCII text through the clipboard of the remote-desktop session, the previous content restored.
+
+mutter types only keysyms its active layout holds, so é or 中文 are pasted: the session offers the
+text as the clipboard's owner, the computer presses Ctrl+V, the application asks for the data (a
+`SelectionTransfer`), we write it, and only then is the previous clipboard put back — read through
+the session before (every type it offered, up to a size limit) and offered again by the session.
+Waiting for the transfer, not a fixed sleep, is what keeps the restore from racing the paste. The
+restored content lives as long as the session: when deskpilot exits, mutter drops the clipboard it
+served (GNOME keeps no clipboard manager). Not for: keysym typing (computer, keysyms).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from actions.gnome.bus import GnomeUnavailable
+from actions.gnome.session import Selection
+
+TEXT_TYPES = ["text/plain;charset=utf-8", "UTF8_STRING", "text/plain", "TEXT", "STRING"]
+TRANSFER_WAIT_S = 2.0  # for the application to ask for the pasted text
+MORE_TYPES_S = 0.05  # after the first request, a toolkit may ask for another type
+READ_LIMIT = 16 << 20
+READ_WAIT_S = 2.0
+MAX_TYPES = 12
+
+
+class Clipboard:
+    def __init__(self, selection: Selection) -> None:
+        self._selection = selection
+        self._lock = threading.Lock()
+        self._serving: dict[str, bytes] = {}
+        self._offered: list[str] = []  # what the current owner (someone else) offers
+        self._ours = False
+        self._served = threading.Event()
+        selection.enable(self._on_owner, self._on_transfer)
+
+    def paste(self, text: str, press_paste: Callable[[], None]) -> bool:
+        """Offer `text`, call `press_paste`, wait until it was fetched, then restore the previous content.
+        False when no application asked for the text within TRANSFER_WAIT_S (nothing took the paste)."""
+        previous = self._read_all()
+        data = text.encode()
+        self._offer({mime: data for mime in TEXT_TYPES})
+        self._served.clear()
+        press_paste()
+        fetched = self._served.wait(TRANSFER_WAIT_S)
+        if fetched:
+            time.sleep(MORE_TYPES_S)
+        self._offer(previous)
+        return fetched
+
+    def offer_text(self, text: str) -> None:
+        """Own the clipboard with `text` (for as long as this session lives)."""
+        self._offer({mime: text.encode() for mime in TEXT_TYPES})
+
+    def read_text(self) -> str | None:
+        """The clipboard's text now, or None when it holds none (or we own it: what we serve)."""
+        with self._lock:
+            if self._ours:
+                data = self._serving.get(TEXT_TYPES[0])
+                return None if data is None else data.decode(errors="replace")
+        try:
+            return self._read(TEXT_TYPES[0]).decode(errors="replace")
+        except (GnomeUnavailable, OSError):
+            return None
+
+    def _offer(self, contents: dict[str, bytes]) -> None:
+        with self._lock:
+            self._serving = contents
+            self._ours = True
+        self._selection.set(list(contents))  # no types: the clipboard is left empty, as it was
+
+    def _read_all(self) -> dict[str, bytes]:
+        with self._lock:
+            if self._ours:  # what we restored last time is still the clipboard
+                return dict(self._serving)
+            offered = list(self._offered)
+        out: dict[str, bytes] = {}
+        for mime in offered[:MAX_TYPES]:
+            try:
+                out[mime] = self._read(mime)
+            except (GnomeUnavailable, OSError):  # this type could not be read: leave it out
+                continue
+        return out
+
+    def _read(self, mime: str) -> bytes:
+        fd = self._selection.read(mime)
+        chunks, size, deadline = [], 0, time.monotonic() + READ_WAIT_S
+        try:
+            while size < READ_LIMIT:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise OSError(f"reading the clipboard as {mime} timed out")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks)
+
+    def _on_owner(self, options: dict[str, Any]) -> None:
+        with self._lock:
+            self._ours = bool(options.get("session-is-owner", False))
+            types = options.get("mime-types", ())
+            if isinstance(types, tuple) and len(types) == 1 and isinstance(types[0], list):
+                types = types[0]  # mutter 43 wraps the list in a struct, "(as)"
+            self._offered = [] if self._ours else [t for t in types if isinstance(t, str)]
+
+    def _on_transfer(self, mime: str, serial: int) -> None:
+        with self._lock:
+            data = self._serving.get(mime)
+        if data is None:
+            self._selection.write_done(serial, False)
+            return
+        ok = True
+        try:
+            fd = self._selection.write(serial)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        except OSError:
+            ok = False
+        self._selection.write_done(serial, ok)
+        self._served.set()
