@@ -1,0 +1,119 @@
+"""A mock xdg-desktop-portal for tests: RemoteDesktop + ScreenCast on a private session bus, forwarding to mutter.
+
+`mock_portal.py LOG VERSION` owns org.freedesktop.portal.Desktop, answers each request through a Request
+object's `Response` signal as the real portal does, records every Select*/Start call's options and every
+restore token it issues as JSON lines in LOG, and carries out Start and the Notify* calls on headless
+mutter through deskpilot's own mutter session (xdg-desktop-portal-gnome does the same through mutter's
+API). VERSION 1 is Debian bookworm's RemoteDesktop portal (no persist_mode, no restore tokens); 2 keeps
+consent with a restore token. No Clipboard portal. Not for: production, or checking consent UI.
+"""
+
+import json
+import os
+import secrets
+import socket
+import sys
+
+from jeepney import DBusAddress, HeaderFields, MessageType, new_error, new_method_return, new_signal
+from jeepney.bus_messages import message_bus
+from jeepney.io.blocking import open_dbus_connection
+
+from actions.gnome.bus import Bus
+from actions.gnome.mutter import MutterSession
+
+PORTAL, DESKTOP = "org.freedesktop.portal.Desktop", "/org/freedesktop/portal/desktop"
+RD, SC = "org.freedesktop.portal.RemoteDesktop", "org.freedesktop.portal.ScreenCast"
+log_path, version = sys.argv[1], int(sys.argv[2])
+log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the mock's whole life
+conn = open_dbus_connection("SESSION", enable_fds=True)
+conn.send_and_get_reply(message_bus.RequestName(PORTAL, 4))
+sessions: dict[str, MutterSession] = {}
+mutter_bus = Bus()
+
+
+def record(**fields):
+    log.write(json.dumps(fields) + "\n")
+
+
+def plain(options):
+    return {k: v[1] for k, v in options.items() if k != "handle_token"}
+
+
+def respond(msg, results, sender_path):
+    """Reply with the Request handle, then its Response signal (what every portal request does)."""
+    token = msg.body[-1]["handle_token"][1]
+    path = f"{DESKTOP}/request/{sender_path}/{token}"
+    conn.send(new_method_return(msg, "o", (path,)))
+    conn.send(new_signal(DBusAddress(path, interface="org.freedesktop.portal.Request"), "Response", "ua{sv}",
+                         (0, results)))
+
+
+def start(msg, session_path):
+    options = msg.body[-1]
+    mutter = sessions[session_path] = MutterSession(mutter_bus, 1)
+    x, y, w, h = mutter.stream.area
+    stream = (mutter.stream.node, {"position": ("(ii)", (x, y)), "size": ("(ii)", (w, h)), "source_type": ("u", 1)})
+    results = {"devices": ("u", 3), "streams": ("a(ua{sv})", [stream])}
+    if version >= 2 and persist.get(session_path):
+        token = secrets.token_hex(8)
+        results["restore_token"] = ("s", token)
+        record(issued=token)
+    record(method="Start", options=plain(options))
+    return results
+
+
+persist: dict[str, bool] = {}
+
+
+def handle(msg):
+    fields = msg.header.fields
+    iface, member = fields.get(HeaderFields.interface), fields[HeaderFields.member]
+    sender_path = fields[HeaderFields.sender].lstrip(":").replace(".", "_")
+    if iface == "org.freedesktop.DBus.Properties" and member == "Get":
+        wanted, name = msg.body
+        if wanted in (RD, SC) and name == "version":
+            offered = version if wanted == RD else 4 if version > 1 else 1  # ScreenCast persists from v4
+            return conn.send(new_method_return(msg, "v", (("u", offered),)))
+        return conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownInterface", "s", (wanted,)))
+    if member == "CreateSession":
+        session = f"{DESKTOP}/session/{sender_path}/{msg.body[0]['session_handle_token'][1]}"
+        return respond(msg, {"session_handle": ("s", session)}, sender_path)
+    if member in ("SelectDevices", "SelectSources"):
+        options = plain(msg.body[1])
+        record(method=member, options=options)
+        if "persist_mode" in options:
+            persist[msg.body[0]] = True
+        return respond(msg, {}, sender_path)
+    if member == "Start":
+        return respond(msg, start(msg, msg.body[0]), sender_path)
+    if member == "OpenPipeWireRemote":
+        remote = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        remote.connect(os.path.join(os.environ["XDG_RUNTIME_DIR"], "pipewire-0"))
+        conn.send(new_method_return(msg, "h", (remote,)))
+        return remote.close()
+    if member == "Close" and iface == "org.freedesktop.portal.Session":
+        session = sessions.pop(fields[HeaderFields.path], None)
+        if session is not None:
+            session.close()
+        return conn.send(new_method_return(msg))
+    if member.startswith("Notify"):
+        mutter = sessions[msg.body[0]]
+        args = msg.body[2:]
+        record(method=member)
+        if member == "NotifyPointerMotionAbsolute":
+            mutter.motion(args[1], args[2])
+        elif member == "NotifyPointerButton":
+            mutter.button(args[0], bool(args[1]))
+        elif member == "NotifyPointerAxisDiscrete":
+            mutter.axis(args[0], args[1])
+        elif member == "NotifyKeyboardKeysym":
+            mutter.keysym(args[0], bool(args[1]))
+        return conn.send(new_method_return(msg))
+    return conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", "s", (member,)))
+
+
+record(ready=True)
+while True:
+    message = conn.receive()
+    if message.header.message_type == MessageType.method_call:
+        handle(message)
