@@ -34,6 +34,11 @@ class GnomeComputer:
         except Exception:
             self._close_session()
             raise
+        try:
+            self._capture.grab()  # the first frame: the stream works, and its size gives the scale
+        except Exception:
+            self.close()
+            raise
         self._clipboard: Clipboard | None = None
         self._at: Point | None = None
 
@@ -101,9 +106,12 @@ class GnomeComputer:
                 self._close_session()
 
     def _move(self, to: Point) -> None:
-        x, y, width, height = self._session.stream.area
-        px = min(max(to[0] - x, 0), width - 1)
-        py = min(max(to[1] - y, 0), height - 1)
+        # stream coordinates are the frame's pixels: layout (logical) offset times the stream's scale, which
+        # mutter divides out again when stage views are scaled (and which is 1 in its physical layout mode)
+        x, y, _w, _h = self._session.stream.area
+        shot = self._capture.grab()
+        px = min(max((to[0] - x) * shot.scale, 0), shot.monitor.width - 1)
+        py = min(max((to[1] - y) * shot.scale, 0), shot.monitor.height - 1)
         self._session.motion(px, py)
         self._at = to
 

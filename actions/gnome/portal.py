@@ -71,7 +71,9 @@ class PortalSession:
         if devices:
             devices_options = {"types": ("u", KEYBOARD | POINTER), **remember}
             self._request(RD, "SelectDevices", "oa{sv}", self._session, devices_options)
-        sources = {"types": ("u", MONITOR), "multiple": ("b", False), "cursor_mode": ("u", CURSOR_HIDDEN)}
+        sources: dict[str, Any] = {"types": ("u", MONITOR), "multiple": ("b", False)}
+        if int(self._bus.get_property(PORTAL, DESKTOP, SC, "version")) >= 2:  # cursor modes came with v2
+            sources["cursor_mode"] = ("u", CURSOR_HIDDEN)
         self._request(SC, "SelectSources", "oa{sv}", self._session, {**sources, **({} if devices else remember)})
         self.selection: PortalSelection | None = None
         if devices and self._has_clipboard():
