@@ -58,7 +58,7 @@ def _wayland_backend(env: Mapping[str, str]) -> BackendName:
                         "compositor (sway)")
     if problem is not None:
         raise NoBackend(problem)
-    if _gnome_problem(env) is None:  # mutter's remote desktop answers on the session bus
+    if _gnome_problem(env, GNOME_SERVICES[:1]) is None:  # mutter's own remote desktop answers on the bus
         return "gnome"
     name = desktop or "this Wayland compositor"
     raise NoBackend(f"{name}: offers neither wlroots' screencopy and virtual input protocols nor GNOME's remote "
@@ -85,8 +85,8 @@ def _check_gnome(env: Mapping[str, str]) -> None:
         raise NoBackend(f"GNOME Wayland: the gnome backend {problem}{GNOME_INSTEAD}")
 
 
-def _gnome_problem(env: Mapping[str, str]) -> str | None:
-    """Why the gnome backend cannot start in this session (jeepney, the bus, mutter's services), or None."""
+def _gnome_problem(env: Mapping[str, str], services: tuple[str, ...] = GNOME_SERVICES) -> str | None:
+    """Why the gnome backend cannot start in this session (jeepney, the bus, one of `services`), or None."""
     address = env.get("DBUS_SESSION_BUS_ADDRESS", "")
     if not address:
         return "needs the D-Bus session bus, and DBUS_SESSION_BUS_ADDRESS is not set"
@@ -97,7 +97,7 @@ def _gnome_problem(env: Mapping[str, str]) -> str | None:
     except GnomeUnavailable as exc:
         return f"cannot start: {exc}".replace("the gnome backend needs", "needs")
     try:
-        if not any(bus.has_name(name) for name in GNOME_SERVICES):
+        if not any(bus.has_name(name) for name in services):
             return ("finds neither mutter's RemoteDesktop (org.gnome.Mutter.RemoteDesktop) nor xdg-desktop-portal "
                     "on the session bus")
         return None

@@ -228,3 +228,13 @@ def test_capture_and_click_latency(mutter: HeadlessMutter, apps: tuple, monkeypa
           f"{statistics.median(calls):.1f} ms, click to the app's logged event median "
           f"{statistics.median(clicks):.1f} ms (polled every 20 ms), click to a frame showing its repaint "
           f"median {statistics.median(frames):.1f} ms")
+
+
+@pytest.mark.parametrize("desktop", ["", "GNOME", "ubuntu:GNOME"])
+def test_auto_picks_gnome(mutter: HeadlessMutter, desktop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By the desktop's name, or unnamed by mutter's gtk_shell1 global (the Wayland socket is mutter's)."""
+    from actions.backends import choose_backend
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", mutter.env()["XDG_RUNTIME_DIR"])  # where libwayland finds the socket
+    env = mutter.env() | ({"XDG_CURRENT_DESKTOP": desktop} if desktop else {})
+    assert choose_backend("auto", env) == "gnome"
