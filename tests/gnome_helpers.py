@@ -52,9 +52,11 @@ def mutter_skip_reason() -> str | None:
 
 
 class HeadlessMutter:
-    """mutter with virtual monitors `sizes` (mutter lays them out left to right), on a bus of its own."""
+    """mutter with virtual monitors `sizes`, on a bus of its own; mutter lays them out left to right, or at
+    `positions` (x, y of each, adjacent) through DisplayConfig.ApplyMonitorsConfig."""
 
-    def __init__(self, sizes: Sequence[tuple[int, int]] = ((1280, 800),)) -> None:
+    def __init__(self, sizes: Sequence[tuple[int, int]] = ((1280, 800),),
+                 positions: Sequence[tuple[int, int]] | None = None) -> None:
         self.runtime = Path(tempfile.mkdtemp(prefix="dp-mutter-"))
         os.chmod(self.runtime, 0o700)
         self.name = "wayland-dp-gnome"
@@ -77,6 +79,21 @@ class HeadlessMutter:
         monitors = [a for w, h in self.sizes for a in ("--virtual-monitor", f"{w}x{h}")]
         self._start(["mutter", "--headless", *monitors, "--wayland", "--no-x11", f"--wayland-display={self.name}"])
         self._wait(self._ready, "mutter's RemoteDesktop service and Wayland socket")
+        if positions is not None:
+            self._place(positions)
+
+    def _place(self, positions: Sequence[tuple[int, int]]) -> None:
+        from actions.gnome.bus import Bus
+
+        name, path = "org.gnome.Mutter.DisplayConfig", "/org/gnome/Mutter/DisplayConfig"
+        bus = Bus(self.address)
+        try:
+            serial, monitors, _logical, _props = bus.call(name, path, name, "GetCurrentState")
+            config = [(x, y, 1.0, 0, i == 0, [(monitor[0][0], monitor[1][0][0], {})])  # connector, first mode
+                      for i, ((x, y), monitor) in enumerate(zip(positions, monitors, strict=True))]
+            bus.call(name, path, name, "ApplyMonitorsConfig", "uua(iiduba(ssa{sv}))a{sv}", serial, 1, config, {})
+        finally:
+            bus.close()
 
     def _start(self, command: list[str]) -> None:
         self.procs.append(subprocess.Popen(command, env=self.base, stdout=self.log, stderr=subprocess.STDOUT))

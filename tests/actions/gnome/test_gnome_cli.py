@@ -1,5 +1,5 @@
-"""The gnome backend end to end: the real CLI on a private headless mutter with two virtual monitors (mutter
-lays them out left to right: the second at offset 1280,0), driving a native-Wayland GTK window on each.
+"""The gnome backend end to end: the real CLI on a private headless mutter with two virtual monitors (the second
+placed at offset 1280,200 through DisplayConfig), driving a native-Wayland GTK window on each.
 
 One mutter (with its own D-Bus bus, PipeWire and WirePlumber) and one probe window per monitor for the
 whole module. Proves: `auto` picks gnome; every action type lands, with Unicode text (pasted through the
@@ -27,11 +27,12 @@ from agent.traces.store import read_trace
 
 pytestmark = pytest.mark.skipif(mutter_skip_reason() is not None, reason=str(mutter_skip_reason()))
 SIZES = ((1280, 800), (800, 600))
+POSITIONS = ((0, 0), (1280, 200))
 
 
 @pytest.fixture(scope="module")
 def mutter() -> Iterator[HeadlessMutter]:
-    m = HeadlessMutter(SIZES)
+    m = HeadlessMutter(SIZES, POSITIONS)
     yield m
     m.close()
 
@@ -149,7 +150,7 @@ def test_the_second_monitor_with_its_offset(mutter: HeadlessMutter, apps: tuple,
     assert (50, 60, 1) in presses and (799, 599, 2) in presses
     assert typed(events) == "zweiter ✓"
     header = read_trace(next((tmp_path / "traces").iterdir())).header
-    assert header.screen.monitor == {"left": 1280, "top": 0, "width": 800, "height": 600}
+    assert header.screen.monitor == {"left": 1280, "top": 200, "width": 800, "height": 600}
 
 
 def test_the_gate_stands_before_every_action(mutter: HeadlessMutter, apps: tuple, tmp_path: Path) -> None:
