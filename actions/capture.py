@@ -36,6 +36,8 @@ class MssCapture:
         raw = monitors[index]
         self.monitor = Monitor(raw["left"], raw["top"], raw["width"], raw["height"])
         self.scale = scale
+        self._display = display
+        self._changes: Any = None  # the DAMAGE watch, opened on first use; False: this display has none
 
     def grab(self) -> Screenshot:
         """Capture the monitor; the raw BGRX buffer is kept as is (no conversion here)."""
@@ -43,5 +45,18 @@ class MssCapture:
         shot = self._sct.grab({"left": m.left, "top": m.top, "width": m.width, "height": m.height})
         return Screenshot(monitor=m, scale=self.scale, captured_at=time.time(), bgra=shot.raw)
 
+    def screen_changes(self) -> Any:
+        """A DAMAGE watch on this display (actions.x11damage), opened once; None where it has none."""
+        if self._changes is None:
+            from actions.x11damage import DamageUnavailable, DamageWatch
+
+            try:
+                self._changes = DamageWatch(self._display)
+            except DamageUnavailable:
+                self._changes = False
+        return self._changes or None
+
     def close(self) -> None:
+        if self._changes:
+            self._changes.close()
         self._sct.close()

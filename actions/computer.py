@@ -8,7 +8,7 @@ or whether it is allowed (policies and the gate), or mapping screen pixels (disp
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from actions.geometry import Point, Screenshot
 
@@ -43,3 +43,26 @@ class Keyboard(Protocol):
     def key(self, keys: tuple[str, ...]) -> None: ...
 
     def close(self) -> None: ...
+
+
+class ScreenChanges(Protocol):
+    """Notice of drawing on the screen as it happens (X11: actions.x11damage), for settling on events."""
+
+    def arm(self) -> None:
+        """Forget what was drawn so far: call before the input whose effect is to be waited for."""
+
+    def sync(self) -> None:
+        """A round trip to the server: the input sent before has been processed."""
+
+    def wait(self, timeout: float) -> list[tuple[int, int, int, int]]:
+        """Rectangles (left, top, right, bottom) drawn since the last call; none yet: wait up to `timeout` s."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class WatchesScreen(Protocol):
+    """A computer that can report drawing (settling then waits on events instead of polling captures)."""
+
+    def screen_changes(self) -> ScreenChanges | None:
+        """The watch (opened once, closed with the computer), or None where the display offers none."""

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from actions.capture import MssCapture
-from actions.computer import Button, Keyboard
+from actions.computer import Button, Keyboard, ScreenChanges
 from actions.geometry import Point, Screenshot
 
 DRAG_STEPS = 8
@@ -44,6 +44,9 @@ class PynputComputer:
 
     def screenshot(self) -> Screenshot:
         return self._capture.grab()
+
+    def screen_changes(self) -> ScreenChanges | None:
+        return self._capture.screen_changes()
 
     def move(self, to: Point) -> None:
         self._mouse.position = to

@@ -53,7 +53,8 @@ class ExecutorSettings(_Section):
 
 
 class SettleSettings(_Section):
-    mode: Literal["poll", "fixed", "off"] = "poll"
+    mode: Literal["auto", "events", "poll", "fixed", "off"] = "auto"
+    quiet_ms: int = Field(20, ge=1, le=1000)
     interval_ms: int = Field(25, ge=1, le=1000)
     stable_frames: int = Field(2, ge=1, le=20)
     effect_ms: int = Field(500, ge=0, le=60_000)

@@ -4,9 +4,10 @@
 the real runner (gate, executor, settle, trace), and reports the median and p95 of every phase
 from the trace, the overhead without settling, and — measured on the same frames — capture and
 the model-side preprocessing (resize to W′×H′, PNG + base64 for an OpenAI-compatible server).
-`settle` runs the same script twice on fresh apps, settling by polling and with the fixed 1 s
-sleep most agents use, and reports both wall times, the ratio, whether the app states match, and the
-medians of the pointing (`hover`, settle.hover_first) and of the wait itself.
+`settle` runs the same script on fresh apps three times, settling on X drawing events (DAMAGE), by
+polling captures, and with the fixed 1 s sleep most agents use, and reports the wall times, the ratios
+to the fixed sleep, whether the app states match, and the medians of the pointing (`hover`,
+settle.hover_first) and of the wait itself, overall and per action kind.
 Not for: the model step itself (bench model).
 """
 
@@ -171,23 +172,40 @@ def bench_loop(settings: Settings, size: tuple[int, int], count: int) -> dict[st
     return result
 
 
-def bench_settle(settings: Settings, size: tuple[int, int], count: int, fixed_ms: int = 1000) -> dict[str, Any]:
-    """The same script with settle polling and with a fixed sleep; wall times, ratio, same state?"""
+def bench_settle(settings: Settings, size: tuple[int, int], count: int, fixed_ms: int = 1000,
+                 modes: tuple[str, ...] = ("events", "poll", "fixed")) -> dict[str, Any]:
+    """The same script settling on events, by polling and with a fixed sleep, each on a fresh app:
+    wall times, ratios to the fixed sleep, the settle medians per action, and whether the states match."""
     out: dict[str, Any] = {"screen": f"{size[0]}x{size[1]}", "steps": count, "fixed_ms": fixed_ms}
     states = {}
     with tempfile.TemporaryDirectory(prefix="deskpilot-bench-") as tmp, virtual_display(size) as xvfb:
-        for mode in ("poll", "fixed"):
+        for mode in modes:
             cfg = _in(settings, tmp).model_copy(update={"settle": settings.settle.model_copy(
                 update={"mode": mode, "fixed_ms": fixed_ms})})
             with fresh_app(xvfb, Path(tmp) / mode) as app:
                 trace_dir, wall = run_steps(cfg, bench_steps(app, count))
                 phases = phase_stats(trace_dir)  # hover: the pointing before a click (settle.hover_first)
                 out[f"{mode}_settle_ms"] = {p: phases[p] for p in ("hover", "settle")}
+                out[f"{mode}_per_action"] = per_action_stats(trace_dir)
                 states[mode] = {k: v for k, v in app.wait_for(lambda s: s.get("seq")).items() if k not in VOLATILE}
             out[f"{mode}_wall_s"] = round(wall, 3)
-    out["ratio"] = round(out["fixed_wall_s"] / out["poll_wall_s"], 2)
-    out["same_app_state"] = states["poll"] == states["fixed"]
+    if "fixed" in modes:
+        out["ratios"] = {m: round(out["fixed_wall_s"] / out[f"{m}_wall_s"], 2) for m in modes if m != "fixed"}
+        out["ratio"] = out["ratios"][modes[0]]
+    out["same_app_state"] = all(state == states[modes[0]] for state in states.values())
     return out
+
+
+def per_action_stats(trace_dir: Path) -> dict[str, Any]:
+    """Per action kind: the median hover and settle, and how often the screen changed (the effect)."""
+    kinds: dict[str, list[Any]] = {}
+    for step in read_trace(trace_dir).steps:
+        if step.outcome.status == "executed" and step.action is not None:
+            kinds.setdefault(str(step.action["action"]), []).append(step)
+    return {kind: {"hover_ms": round(statistics.median(s.timings_ms.get("hover", 0.0) for s in steps), 2),
+                   "settle_ms": round(statistics.median(s.timings_ms.get("settle", 0.0) for s in steps), 2),
+                   "changed": sum(1 for s in steps if s.effect is not None and s.effect.changed), "n": len(steps)}
+            for kind, steps in kinds.items()}
 
 
 def _in(settings: Settings, tmp: str) -> Settings:
@@ -208,11 +226,19 @@ def print_loop(result: dict[str, Any]) -> None:
 
 
 def print_settle(result: dict[str, Any]) -> None:
-    """A table: wall time per settle mode, the ratio, and whether both left the app in the same state."""
+    """A table: wall time per settle mode, the ratios, the medians per action, the same app state?"""
     print(f"bench settle: {result['screen']}, {result['steps']} steps (fixed sleep {result['fixed_ms']} ms)")
-    print(f"{'settle mode':<32}{'wall s':>10}")
-    print(f"{'poll (wait until still)':<32}{result['poll_wall_s']:>10.2f}")
-    print(f"{'fixed sleep':<32}{result['fixed_wall_s']:>10.2f}")
-    print(f"poll is {result['ratio']}x faster; same app state: {'yes' if result['same_app_state'] else 'NO'}")
-    for phase, s in result.get("poll_settle_ms", {}).items():  # poll: the pointing first, then the wait
-        print(f"poll {phase:<27}median {s['median_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms")
+    print(f"{'settle mode':<32}{'wall s':>10}{'vs fixed':>10}")
+    labels = {"events": "events (X DAMAGE)", "poll": "poll (captures until still)", "fixed": "fixed sleep"}
+    for mode, label in labels.items():
+        if f"{mode}_wall_s" in result:
+            ratio = result.get("ratios", {}).get(mode)
+            print(f"{label:<32}{result[f'{mode}_wall_s']:>10.2f}{'' if ratio is None else f'{ratio:>9.2f}x'}")
+    print(f"same app state: {'yes' if result['same_app_state'] else 'NO'}")
+    for mode in ("events", "poll"):
+        for phase, s in result.get(f"{mode}_settle_ms", {}).items():  # the pointing first, then the wait
+            print(f"{mode} {phase:<25}median {s['median_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms")
+    for mode in ("events", "poll"):
+        for kind, s in result.get(f"{mode}_per_action", {}).items():
+            print(f"{mode} {kind:<25}hover {s['hover_ms']:>7.1f}  settle {s['settle_ms']:>7.1f} ms median, "
+                  f"changed {s['changed']}/{s['n']}")

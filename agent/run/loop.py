@@ -16,13 +16,13 @@ import time
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal
 
-from actions.computer import Computer
+from actions.computer import Computer, ScreenChanges
 from actions.dispatch import Placement, perform
 from actions.gate import Confirmer, Gate, Verdict
 from actions.geometry import Screenshot
 from actions.schema import Answer, Terminate, Wait, action_to_json, normalized_points, points_of
 from agent.config import Settings
-from agent.run.settle import SettleResult, hover_first, settle
+from agent.run.settle import SettleResult, hover_first, screen_changes, settle
 from agent.run.stuck import StuckWatch
 from agent.safety.control import Control, Hold
 from agent.safety.guarded import Interrupted
@@ -166,8 +166,12 @@ def _act(
         return _held(index, decision, verdict, hold, agent)
     placement = Placement(shot.monitor, shot.scale, agent.settings.executor.scroll_pixels_per_click)
     try:
+        changes = screen_changes(agent.computer, agent.settings.settle)  # None: settle by polling
+        if changes is not None:
+            changes.arm()  # drawing from here on is this action's (or its hover's)
         with _timed(timings, "hover"):  # point first: a hover highlight is not the action's effect
-            hovered = hover_first(action, shot, agent.computer, placement, agent.settings.settle, agent.stop)
+            hovered = hover_first(action, shot, agent.computer, placement, agent.settings.settle, agent.stop,
+                                  changes)
         with _timed(timings, "execute"):
             perform(action, agent.computer, placement, agent.control.sleep)
     except Interrupted as exc:
@@ -176,7 +180,7 @@ def _act(
         return StepRecord(index, decision, verdict, Outcome("failed", _describe(exc))), None
     if isinstance(action, Wait) and agent.stop.is_set():  # the wait was cut short: it did not run its course
         return _held(index, decision, verdict, Hold("cancelled", f"cancelled during the {action.time:g} s wait"), agent)
-    settled = _settle(hovered or shot, agent, timings)
+    settled = _settle(hovered or shot, agent, timings, changes)
     feedback = "" if settled is None or settled.changed else "The last action had no visible effect."
     return StepRecord(index, decision, verdict, Outcome("executed"), feedback), settled
 
@@ -203,7 +207,8 @@ def _held(index: int, decision: Decision, verdict: Verdict, hold: Hold,
     return StepRecord(index, decision, verdict, Outcome("failed", hold.reason)), None
 
 
-def _settle(before: Screenshot, agent: Agent, timings: dict[str, float]) -> SettleResult | None:
+def _settle(before: Screenshot, agent: Agent, timings: dict[str, float],
+            changes: ScreenChanges | None = None) -> SettleResult | None:
     cfg = agent.settings.settle
     if cfg.mode == "off":
         return None
@@ -211,7 +216,7 @@ def _settle(before: Screenshot, agent: Agent, timings: dict[str, float]) -> Sett
     if left is not None:  # waiting for the screen must not outlast the run's time limit
         ms = int(left * 1000)
         cfg = cfg.model_copy(update={"timeout_ms": min(cfg.timeout_ms, ms), "fixed_ms": min(cfg.fixed_ms, ms)})
-    result = settle(agent.computer.screenshot, before, cfg, agent.stop)
+    result = settle(agent.computer.screenshot, before, cfg, agent.stop, changes=changes)
     timings["settle"] = round(result.ms, 2)
     return result
 

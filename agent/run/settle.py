@@ -1,26 +1,32 @@
 """Settling: after an action, wait until the application has answered it and the screen is still.
 
-The rule (`mode: poll`, the default), in order:
+The rule, in order (`mode: auto` settles on events where the display reports drawing, else polls):
 1. The input has reached the X server: every executor ends each input call with a round trip
-   (XSync), so settling starts only once the server has processed the events and passed them on.
+   (XSync), so settling starts only once the server has processed the events and passed them on;
+   on events, settling makes one more round trip on its own connection before it listens.
 2. Hover first (`hover_first`): before a pointer action presses anything at a point, the pointer is
    moved there and the screen allowed to settle (up to `hover_ms` for a hover highlight to show,
-   then still for the stability window; never longer than that takes). That screen is the baseline
-   the action's effect is measured against, so a hover highlight — drawn in milliseconds while the
-   application may take hundreds to react to the click — never passes for the click's effect.
+   then still; never longer than that takes). That screen is the baseline the action's effect is
+   measured against, so a hover highlight — drawn in milliseconds while the application may take
+   hundreds to react to the click — never passes for the click's effect.
 3. Wait for the effect: until the screen differs from the baseline, keep waiting, up to `effect_ms`
    (an application slow to react, a dialog that takes time to open). An action without any visible
    effect therefore costs `effect_ms`; with one, only as long as the application takes.
-4. Then still: `stable_frames` consecutive captures `interval_ms` apart with no change since the last
-   change. `timeout_ms` caps the whole wait (an animation never stops; the run goes on).
+4. Then still. Events (`auto`/`events`, X11 DAMAGE through actions.x11damage): no drawing anywhere on
+   the monitor for `quiet_ms`, then one capture; drawing during that capture means wait again. The
+   capture, not the drawing, decides whether the screen changed: a redraw that leaves the pixels as
+   they were (a Tk entry redraws itself at every caret blink) is no effect. Poll (`poll`, and `auto`
+   where the display has no DAMAGE, e.g. Wayland): `stable_frames` consecutive captures
+   `interval_ms` apart with no change since the last change. `timeout_ms` caps the whole wait (an
+   animation never stops; the run goes on).
 
 It reports how long that took, when the first change came, whether the screen now differs from the
 baseline, and where. The last capture is returned so the next step can observe it without capturing
 again. Captures are compared on their raw pixels (no image conversion). Two kinds of change do not
 count: changes covering at most `change_threshold` of the screen, and changes whose bounding box is
 at most `caret_px` pixels wide (a blinking text caret), so a caret neither holds the agent until the
-cap nor passes for an effect. `mode: fixed` sleeps `fixed_ms` instead (the anchors' way, kept for
-comparison); `mode: off` skips all of it.
+cap nor passes for an effect; drawing of that size is not waited for either. `mode: fixed` sleeps
+`fixed_ms` instead (the anchors' way, kept for comparison); `mode: off` skips all of it.
 Not for: deciding what a change means (the loop and stuck detection do), or sending input.
 """
 
@@ -31,9 +37,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actions.computer import Computer
+from actions.computer import Computer, ScreenChanges, WatchesScreen
 from actions.dispatch import Placement
-from actions.geometry import Point, Screenshot
+from actions.errors import DeskpilotError
+from actions.geometry import Monitor, Point, Screenshot
 from actions.schema import (
     Action,
     DoubleClick,
@@ -49,6 +56,13 @@ from agent.config import SettleSettings
 
 Box = tuple[int, int, int, int]
 _PRESSING = (LeftClick, DoubleClick, TripleClick, RightClick, MiddleClick, Scroll, HScroll)
+_WAITING = ("auto", "events", "poll")  # the modes that wait for the application (hover first included)
+_SLICE_S = 0.05  # longest single wait for drawing, so a stop is noticed promptly
+_GAP_MS = 2  # events: a pause in drawing this long is worth a capture (it stands if the pause lasts quiet_ms)
+
+
+class NoScreenChanges(DeskpilotError, RuntimeError):
+    """`settle.mode: events` on a display that reports no drawing (no X DAMAGE: Wayland, an odd server)."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +81,10 @@ class SettleResult:
 
 def settle(
     grab: Callable[[], Screenshot], before: Screenshot, cfg: SettleSettings, stop: threading.Event | None = None,
-    effect_ms: int | None = None,
+    effect_ms: int | None = None, changes: ScreenChanges | None = None,
 ) -> SettleResult:
-    """Wait as the module doc says; `effect_ms` overrides `cfg.effect_ms` (0: no change is expected)."""
+    """Wait as the module doc says; `effect_ms` overrides `cfg.effect_ms` (0: no change is expected).
+    `changes` (armed before the input, see `screen_changes`) settles on events; None polls."""
     started = time.perf_counter()
     stop = stop or threading.Event()
     if cfg.mode == "fixed":
@@ -77,6 +92,8 @@ def settle(
         last = grab()
         return SettleResult(last, _since(started), True, 1, differs(before, last, cfg))
     expect = min(cfg.effect_ms if effect_ms is None else effect_ms, cfg.timeout_ms)
+    if changes is not None and cfg.mode in ("auto", "events"):
+        return _on_events(grab, before, cfg, stop, expect, changes, started)
     last, frames, same = grab(), 1, 0
     first = _since(started) if differs(before, last, cfg) is not None else None
     while _since(started) < cfg.timeout_ms:
@@ -94,19 +111,83 @@ def settle(
     return SettleResult(last, _since(started), stable, frames, differs(before, last, cfg), first)
 
 
+def _on_events(grab: Callable[[], Screenshot], before: Screenshot, cfg: SettleSettings, stop: threading.Event,
+               expect: int, changes: ScreenChanges, started: float) -> SettleResult:
+    """Rules 3 and 4 on drawing notices. A capture is taken as soon as drawing pauses (`_GAP_MS`), so it
+    overlaps the quiet interval; it stands if nothing is drawn during it or for `quiet_ms` after the last
+    drawing, and the wait ends once it differs from `before` (or `expect` has passed)."""
+    changes.sync()  # the server has processed the input; what it drew so far is queued to us
+    gap = min(_GAP_MS, cfg.quiet_ms)
+    drawn, burst = 0.0, None  # the last counted drawing (the input counts, at 0); the first since the last capture
+    dirty, frames, shot, box, first = True, 0, before, None, None  # dirty: drawn since the last capture
+    while not stop.is_set():
+        now = _since(started)
+        if dirty and now >= drawn + gap:  # drawing paused: look; the quiet interval says whether it holds
+            shot, frames, dirty = grab(), frames + 1, False
+            box = differs(before, shot, cfg)
+            if _counts(changes.wait(0), before.monitor, cfg):  # drawn during the capture: look again
+                drawn, dirty = _since(started), True
+                continue
+            if box is not None and first is None:
+                first = burst if burst is not None else 0.0  # 0: changed before any drawing was seen
+            burst = None
+        quiet = now >= drawn + cfg.quiet_ms
+        if not dirty and quiet and (box is not None or now >= expect):
+            return SettleResult(shot, _since(started), True, frames, box, first)
+        if now >= cfg.timeout_ms:
+            break
+        wake = drawn + gap if dirty else drawn + cfg.quiet_ms if box is not None or not quiet else expect
+        if _counts(changes.wait(min(max(min(wake, cfg.timeout_ms) - now, 0) / 1000, _SLICE_S)), before.monitor, cfg):
+            drawn, dirty = _since(started), True
+            burst = drawn if burst is None else burst
+    if dirty:  # cut short (timeout or stop) while drawing went on: the screen as it is now
+        shot, frames = grab(), frames + 1
+        box = differs(before, shot, cfg)
+    return SettleResult(shot, _since(started), False, frames, box, first)
+
+
+def _counts(boxes: list[Box], monitor: Monitor, cfg: SettleSettings) -> bool:
+    """Whether any drawing counts: on the monitor, wider than a caret, larger than `change_threshold`."""
+    left, top, right, bottom = monitor.left, monitor.top, monitor.left + monitor.width, monitor.top + monitor.height
+    least = cfg.change_threshold * monitor.width * monitor.height
+    for x0, y0, x1, y1 in boxes:
+        w, h = min(x1, right) - max(x0, left), min(y1, bottom) - max(y0, top)
+        if w <= 0 or h <= 0 or (w <= cfg.caret_px and h <= 4 * max(cfg.caret_px, 16)):
+            continue
+        if w * h > least:
+            return True
+    return False
+
+
+def screen_changes(computer: Computer, cfg: SettleSettings) -> ScreenChanges | None:
+    """The drawing notices settling waits on under `cfg.mode` (auto/events, a computer that offers them;
+    the computer closes them), else None: poll. `events` without them raises `NoScreenChanges`."""
+    if cfg.mode not in ("auto", "events"):
+        return None
+    changes = computer.screen_changes() if isinstance(computer, WatchesScreen) else None
+    if changes is None and cfg.mode == "events":
+        raise NoScreenChanges("settle.mode: events needs the X DAMAGE extension, which this display does not "
+                              "offer (Wayland, or an X server without it); use settle.mode: auto or poll")
+    return changes
+
+
 def hover_first(action: Action, shot: Screenshot, computer: Computer, where: Placement, cfg: SettleSettings,
-                stop: threading.Event | None = None) -> Screenshot | None:
+                stop: threading.Event | None = None, changes: ScreenChanges | None = None) -> Screenshot | None:
     """Rule 2: point at a pressing action's target and let the screen settle; the screen to measure
-    the action against, or None where there is nothing to do (no target, or not `mode: poll`)."""
+    the action against, or None where there is nothing to do (no target, or a mode that does not wait).
+    With `changes`, the hover highlight is waited for on events (they are armed here, before the move)."""
     point = pressed_at(action)
-    if point is None or cfg.mode != "poll" or not cfg.hover_first:
+    if point is None or cfg.mode not in _WAITING or not cfg.hover_first:
         return None
     target = where.desktop(point)
     assert target is not None
+    if changes is not None:
+        changes.arm()
     computer.move(target)
-    cap = cfg.hover_ms + (cfg.stable_frames + 1) * cfg.interval_ms  # an animated screen never settles
+    still = 2 * cfg.quiet_ms if changes is not None else (cfg.stable_frames + 1) * cfg.interval_ms
+    cap = cfg.hover_ms + still  # an animated screen never settles
     return settle(computer.screenshot, shot, cfg.model_copy(update={"timeout_ms": min(cfg.timeout_ms, cap)}),
-                  stop, effect_ms=cfg.hover_ms).shot
+                  stop, effect_ms=cfg.hover_ms, changes=changes).shot
 
 
 def pressed_at(action: Action) -> Point | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actions.computer import Button, Computer
+from actions.computer import Button, Computer, ScreenChanges, WatchesScreen
 from actions.errors import CANCELLED, DeskpilotError
 from actions.geometry import Point, Screenshot
 from agent.safety.control import Control
@@ -36,6 +36,9 @@ class GuardedComputer:
 
     def screenshot(self) -> Screenshot:
         return self.inner.screenshot()
+
+    def screen_changes(self) -> ScreenChanges | None:  # drawing notices are no input: nothing to guard
+        return self.inner.screen_changes() if isinstance(self.inner, WatchesScreen) else None
 
     def move(self, to: Point) -> None:
         self._do(lambda: self.inner.move(to), to)

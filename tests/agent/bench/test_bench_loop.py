@@ -30,7 +30,11 @@ def test_bench_loop_reports_every_phase_and_the_preprocessing() -> None:
 def test_bench_settle_compares_wall_times_and_app_state() -> None:
     result = bench_loop.bench_settle(load_settings(None), (1280, 720), 4, fixed_ms=400)
     assert result["same_app_state"] is True
-    assert result["fixed_wall_s"] > 4 * 0.4 and result["ratio"] > 1
+    assert result["fixed_wall_s"] > 4 * 0.4 and result["ratio"] == result["ratios"]["events"] > 1
+    assert set(result["ratios"]) == {"events", "poll"}
+    for mode in ("events", "poll"):
+        per_action = result[f"{mode}_per_action"]
+        assert sum(s["n"] for s in per_action.values()) == 4 and per_action["left_click"]["settle_ms"] > 0
 
 
 def test_stats() -> None:
