@@ -27,6 +27,7 @@ MORE_TYPES_S = 0.05  # after the first request, a toolkit may ask for another ty
 READ_LIMIT = 16 << 20
 READ_WAIT_S = 2.0
 MAX_TYPES = 12
+OWNER_WAIT_S = 0.3
 
 
 class Clipboard:
@@ -37,7 +38,11 @@ class Clipboard:
         self._offered: list[str] = []  # what the current owner (someone else) offers
         self._ours = False
         self._served = threading.Event()
+        self._told = threading.Event()
         selection.enable(self._on_owner, self._on_transfer)
+        # the owner is announced by a signal after enabling (mutter sends none when nobody owns the clipboard):
+        # wait for it, or the first paste would not know what to restore
+        self._told.wait(OWNER_WAIT_S)
 
     def paste(self, text: str, press_paste: Callable[[], None]) -> bool:
         """Offer `text`, call `press_paste`, wait until it was fetched, then restore the previous content.
@@ -111,6 +116,7 @@ class Clipboard:
             if isinstance(types, tuple) and len(types) == 1 and isinstance(types[0], list):
                 types = types[0]  # mutter 43 wraps the list in a struct, "(as)"
             self._offered = [] if self._ours else [t for t in types if isinstance(t, str)]
+        self._told.set()
 
     def _on_transfer(self, mime: str, serial: int) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ class PortalSession:
             self.selection = PortalSelection(self._bus, self._session)
         results = self._request(RD if devices else SC, "Start", "osa{sv}", self._session, "", {},
                                 timeout=CONSENT_WAIT_S)
+        if self.selection is not None and not results.get("clipboard_enabled", False):
+            self.selection = None  # the user (or the portal) did not grant the clipboard
         if results.get("restore_token") and self._token_file is not None:
             self._save_token(str(results["restore_token"]))
         streams = results.get("streams") or []
@@ -156,28 +159,48 @@ class PortalSession:
 
 
 class PortalSelection:
-    """The Clipboard portal's calls for one session, with mutter's option names (see clipboard)."""
+    """The Clipboard portal's calls for one session, with mutter's option names (see clipboard).
+
+    Subscribes at once (before Start): the portal announces the clipboard's owner when the session starts,
+    long before the first paste enables the clipboard logic, so the last announcement is kept and replayed."""
 
     def __init__(self, bus: Bus, session: str) -> None:
         self._bus, self._session = bus, session
+        self._lock = threading.Lock()
+        self._owner: dict[str, Any] | None = None
+        self._handlers: tuple[Callable[[dict[str, Any]], None], Callable[[str, int], None]] | None = None
+        bus.subscribe(self._on_owner, path=DESKTOP, interface=CLIP, member="SelectionOwnerChanged")
+        bus.subscribe(self._on_transfer, path=DESKTOP, interface=CLIP, member="SelectionTransfer")
 
     def _call(self, method: str, signature: str, *args: Any) -> tuple[Any, ...]:
         return self._bus.call(PORTAL, DESKTOP, CLIP, method, "o" + signature, self._session, *args)
 
+    def _on_owner(self, message: Any) -> None:
+        session, options = message.body
+        if session != self._session:
+            return
+        values = {k.replace("_", "-"): v[1] for k, v in options.items()}
+        with self._lock:
+            self._owner, handlers = values, self._handlers
+        if handlers is not None:
+            handlers[0](values)
+
+    def _on_transfer(self, message: Any) -> None:
+        session, mime, serial = message.body
+        with self._lock:
+            handlers = self._handlers
+        if session != self._session:
+            return
+        if handlers is None:
+            self.write_done(serial, False)
+        else:
+            handlers[1](mime, serial)
+
     def enable(self, on_owner: Callable[[dict[str, Any]], None], on_transfer: Callable[[str, int], None]) -> None:
-        def owner(message: Any) -> None:
-            session, options = message.body
-            if session == self._session:
-                values = {k.replace("_", "-"): v[1] for k, v in options.items()}
-                on_owner(values)
-
-        def transfer(message: Any) -> None:
-            session, mime, serial = message.body
-            if session == self._session:
-                on_transfer(mime, serial)
-
-        self._bus.subscribe(owner, path=DESKTOP, interface=CLIP, member="SelectionOwnerChanged")
-        self._bus.subscribe(transfer, path=DESKTOP, interface=CLIP, member="SelectionTransfer")
+        with self._lock:
+            self._handlers, owner = (on_owner, on_transfer), self._owner
+        if owner is not None:
+            on_owner(owner)
 
     def set(self, mime_types: list[str]) -> None:
         self._call("SetSelection", "a{sv}", {"mime_types": ("as", mime_types)})
