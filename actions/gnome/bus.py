@@ -71,6 +71,17 @@ class Bus:
             raise CallFailed(name, text)
         return tuple(reply.body)
 
+    def send(self, bus_name: str, path: str, interface: str, method: str, signature: str = "", *args: Any) -> None:
+        """Call without waiting (no reply is sent, so an error is not seen): for a burst of input events that
+        ends with a `call` — the bus keeps one connection's messages in order and the callee handles them in
+        order, so that call's reply means the whole burst was handled."""
+        from jeepney import DBusAddress, MessageFlag, new_method_call
+
+        message = new_method_call(DBusAddress(path, bus_name, interface), method, signature or None,
+                                  args if signature else None)
+        message.header.flags |= MessageFlag.no_reply_expected
+        self._router.send(message)
+
     def get_property(self, bus_name: str, path: str, interface: str, name: str) -> Any:
         (variant,) = self.call(bus_name, path, "org.freedesktop.DBus.Properties", "Get", "ss", interface, name)
         return variant[1]

@@ -52,6 +52,14 @@ class PipeWireCapture:
                 raise CaptureError(f"no frame from the screen cast within {FIRST_FRAME_S:g} s")
             return self._last
 
+    def frame_geometry(self) -> tuple[float, int, int]:
+        """The newest frame's scale (physical per logical pixel), width and height, without pulling a frame."""
+        with self._lock:
+            shot = self._last
+        if shot is None:
+            shot = self.grab()
+        return shot.scale, shot.monitor.width, shot.monitor.height
+
     def wait_frame(self, timeout: float) -> Screenshot | None:
         """The next new frame within `timeout` seconds, or None (for latency measurements)."""
         with self._lock:

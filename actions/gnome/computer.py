@@ -11,6 +11,8 @@ Not for: choosing a backend or the mutter/portal path (agent.run.runner), or saf
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from actions.computer import Button
 from actions.geometry import Point, Screenshot
@@ -21,6 +23,7 @@ from actions.gnome.keysyms import MODIFIER_KEYSYMS, keysym, runs
 from actions.gnome.session import BUTTONS, HORIZONTAL, VERTICAL, RemoteSession
 
 DRAG_STEPS = 8
+Event = tuple[Callable[..., None], tuple[Any, ...]]  # a session's notify method and its arguments
 
 
 class GnomeComputer:
@@ -52,41 +55,41 @@ class GnomeComputer:
 
     def move(self, to: Point) -> None:
         with self._lock:
-            self._move(to)
+            self._send([self._motion(to)])
 
     def click(self, at: Point | None, button: Button, count: int) -> None:
+        code = BUTTONS[button]
         with self._lock:
-            if at is not None:
-                self._move(at)
+            events = [] if at is None else [self._motion(at)]
             for _ in range(count):
-                self._session.button(BUTTONS[button], True)
-                self._session.button(BUTTONS[button], False)
+                events += [(self._session.button, (code, True)), (self._session.button, (code, False))]
+            self._send(events)
 
     def drag(self, start: Point | None, end: Point) -> None:
         with self._lock:
-            if start is not None:
-                self._move(start)
+            events = [] if start is None else [self._motion(start)]
             x0, y0 = self._at if self._at is not None else end
-            self._session.button(BUTTONS["left"], True)
+            events.append((self._session.button, (BUTTONS["left"], True)))
             for i in range(1, DRAG_STEPS + 1):  # intermediate motion: toolkits track the drag
-                self._move((x0 + (end[0] - x0) * i // DRAG_STEPS, y0 + (end[1] - y0) * i // DRAG_STEPS))
-            self._session.button(BUTTONS["left"], False)
+                events.append(self._motion((x0 + (end[0] - x0) * i // DRAG_STEPS,
+                                            y0 + (end[1] - y0) * i // DRAG_STEPS)))
+            events.append((self._session.button, (BUTTONS["left"], False)))
+            self._send(events)
 
     def scroll(self, at: Point | None, dx: int, dy: int) -> None:
         with self._lock:
-            if at is not None:
-                self._move(at)
+            events = [] if at is None else [self._motion(at)]
             if dy:
-                self._session.axis(VERTICAL, -dy)  # mutter: positive steps scroll down
+                events.append((self._session.axis, (VERTICAL, -dy)))  # mutter: positive steps scroll down
             if dx:
-                self._session.axis(HORIZONTAL, dx)
+                events.append((self._session.axis, (HORIZONTAL, dx)))
+            self._send(events)
 
     def type_text(self, text: str) -> None:
         with self._lock:
             for by_keysym, piece in runs(text):
                 if by_keysym:
-                    for char in piece:
-                        self._tap(keysym(char))
+                    self._send([(self._session.keysym, (keysym(c), down)) for c in piece for down in (True, False)])
                 else:
                     self._paste(piece)
 
@@ -105,29 +108,32 @@ class GnomeComputer:
             finally:
                 self._close_session()
 
-    def _move(self, to: Point) -> None:
-        # stream coordinates are the frame's pixels: layout (logical) offset times the stream's scale, which
-        # mutter divides out again when stage views are scaled (and which is 1 in its physical layout mode)
-        x, y, _w, _h = self._session.stream.area
-        shot = self._capture.grab()
-        px = min(max((to[0] - x) * shot.scale, 0), shot.monitor.width - 1)
-        py = min(max((to[1] - y) * shot.scale, 0), shot.monitor.height - 1)
-        self._session.motion(px, py)
-        self._at = to
+    def _send(self, events: list[Event]) -> None:
+        """Send `events` in order, waiting for the last one's reply only: mutter handles one connection's
+        calls in order, so that reply means all of them were handled (see RemoteSession)."""
+        for i, (notify, args) in enumerate(events):
+            notify(*args, wait=i == len(events) - 1)
 
-    def _tap(self, sym: int) -> None:
-        self._session.keysym(sym, True)
-        self._session.keysym(sym, False)
+    def _motion(self, to: Point) -> Event:
+        """The absolute motion to layout point `to`, in stream coordinates: the frame's pixels, i.e. the layout
+        offset times the stream's scale, which mutter divides out again when stage views are scaled (and
+        which is 1 in its physical layout mode)."""
+        x, y, _w, _h = self._session.stream.area
+        scale, width, height = self._capture.frame_geometry()
+        self._at = to
+        px = min(max((to[0] - x) * scale, 0), width - 1)
+        py = min(max((to[1] - y) * scale, 0), height - 1)
+        return self._session.motion, (px, py)
 
     def _press(self, syms: list[int]) -> None:
+        """Press `syms` together, then release them in reverse; releases even when a press failed."""
         pressed: list[int] = []
         try:
             for sym in syms:
-                self._session.keysym(sym, True)
+                self._session.keysym(sym, True, wait=False)
                 pressed.append(sym)
         finally:
-            for sym in reversed(pressed):
-                self._session.keysym(sym, False)
+            self._send([(self._session.keysym, (sym, False)) for sym in reversed(pressed)])
 
     def clipboard(self, why: str = "") -> Clipboard:
         """The session's clipboard (enabled on first use); `why` names what needs it in the error."""

@@ -82,17 +82,23 @@ class MutterSession:
     def _rd(self, method: str, signature: str = "", *args: Any) -> tuple[Any, ...]:
         return self._bus.call(RD_NAME, self._path, RD_SESSION, method, signature, *args)
 
-    def motion(self, x: float, y: float) -> None:
-        self._rd("NotifyPointerMotionAbsolute", "sdd", self.stream.handle, float(x), float(y))
+    def _notify(self, wait: bool, method: str, signature: str, *args: Any) -> None:
+        if wait:
+            self._rd(method, signature, *args)
+        else:
+            self._bus.send(RD_NAME, self._path, RD_SESSION, method, signature, *args)
 
-    def button(self, code: int, pressed: bool) -> None:
-        self._rd("NotifyPointerButton", "ib", code, pressed)
+    def motion(self, x: float, y: float, wait: bool = True) -> None:
+        self._notify(wait, "NotifyPointerMotionAbsolute", "sdd", self.stream.handle, float(x), float(y))
 
-    def axis(self, axis: int, steps: int) -> None:
-        self._rd("NotifyPointerAxisDiscrete", "ui", axis, steps)
+    def button(self, code: int, pressed: bool, wait: bool = True) -> None:
+        self._notify(wait, "NotifyPointerButton", "ib", code, pressed)
 
-    def keysym(self, sym: int, pressed: bool) -> None:
-        self._rd("NotifyKeyboardKeysym", "ub", sym, pressed)
+    def axis(self, axis: int, steps: int, wait: bool = True) -> None:
+        self._notify(wait, "NotifyPointerAxisDiscrete", "ui", axis, steps)
+
+    def keysym(self, sym: int, pressed: bool, wait: bool = True) -> None:
+        self._notify(wait, "NotifyKeyboardKeysym", "ub", sym, pressed)
 
     def close(self) -> None:
         try:

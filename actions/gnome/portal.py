@@ -134,20 +134,21 @@ class PortalSession:
         with os.fdopen(fd, "w") as out:
             out.write(token + "\n")
 
-    def _notify(self, method: str, signature: str, *args: Any) -> None:
-        self._bus.call(PORTAL, DESKTOP, RD, method, "oa{sv}" + signature, self._session, {}, *args)
+    def _notify(self, wait: bool, method: str, signature: str, *args: Any) -> None:
+        send = self._bus.call if wait else self._bus.send
+        send(PORTAL, DESKTOP, RD, method, "oa{sv}" + signature, self._session, {}, *args)
 
-    def motion(self, x: float, y: float) -> None:
-        self._notify("NotifyPointerMotionAbsolute", "udd", self.stream.node, float(x), float(y))
+    def motion(self, x: float, y: float, wait: bool = True) -> None:
+        self._notify(wait, "NotifyPointerMotionAbsolute", "udd", self.stream.node, float(x), float(y))
 
-    def button(self, code: int, pressed: bool) -> None:
-        self._notify("NotifyPointerButton", "iu", code, int(pressed))
+    def button(self, code: int, pressed: bool, wait: bool = True) -> None:
+        self._notify(wait, "NotifyPointerButton", "iu", code, int(pressed))
 
-    def axis(self, axis: int, steps: int) -> None:
-        self._notify("NotifyPointerAxisDiscrete", "ui", axis, steps)
+    def axis(self, axis: int, steps: int, wait: bool = True) -> None:
+        self._notify(wait, "NotifyPointerAxisDiscrete", "ui", axis, steps)
 
-    def keysym(self, sym: int, pressed: bool) -> None:
-        self._notify("NotifyKeyboardKeysym", "iu", sym, int(pressed))
+    def keysym(self, sym: int, pressed: bool, wait: bool = True) -> None:
+        self._notify(wait, "NotifyKeyboardKeysym", "iu", sym, int(pressed))
 
     def close(self) -> None:
         session = getattr(self, "_session", None)

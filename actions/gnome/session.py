@@ -45,19 +45,22 @@ class Selection(Protocol):
 
 
 class RemoteSession(Protocol):
+    """Input calls with `wait=False` are sent without waiting for their reply; a burst ends with a waited call,
+    whose reply means every event before it was handled (one connection's calls are handled in order)."""
+
     stream: Stream
     selection: Selection | None
     via: str  # "mutter" or "portal", for messages
 
-    def motion(self, x: float, y: float) -> None:
-        """Absolute motion to (x, y), logical pixels relative to the stream's area."""
+    def motion(self, x: float, y: float, wait: bool = True) -> None:
+        """Absolute motion to (x, y), pixels of the stream's frames."""
 
-    def button(self, code: int, pressed: bool) -> None: ...
+    def button(self, code: int, pressed: bool, wait: bool = True) -> None: ...
 
-    def axis(self, axis: int, steps: int) -> None:
+    def axis(self, axis: int, steps: int, wait: bool = True) -> None:
         """Discrete wheel steps: positive is down (VERTICAL) or right (HORIZONTAL)."""
 
-    def keysym(self, sym: int, pressed: bool) -> None: ...
+    def keysym(self, sym: int, pressed: bool, wait: bool = True) -> None: ...
 
     def close(self) -> None: ...
 
