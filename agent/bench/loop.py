@@ -3,7 +3,8 @@
 `loop` runs a scripted task against the sandbox app on its own Xvfb of the given size, through
 the real runner (gate, executor, settle, trace), and reports the median and p95 of every phase
 from the trace, the overhead without settling, and — measured on the same frames — capture and
-the model-side preprocessing (resize to W′×H′, PNG + base64 for an OpenAI-compatible server).
+the model-side preprocessing (resize to W′×H′, PNG + base64 for an OpenAI-compatible server, with
+the backend's own encoder; and PNG + base64 of the full captured frame).
 `settle` runs the same script on fresh apps three times, settling on X drawing events (DAMAGE), by
 polling captures, and with the fixed 1 s sleep most agents use, and reports the wall times, the ratios
 to the fixed sleep, whether the app states match, and the medians of the pointing (`hover`,
@@ -14,11 +15,12 @@ Not for: the model step itself (bench model).
 from __future__ import annotations
 
 import base64
-import io
+import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,7 @@ def preprocessing_stats(settings: Settings, repeats: int) -> dict[str, Any]:
     """Capture alone, and what a model policy does to a fresh frame before the model sees it."""
     from agent.run.policy_factory import qwen_options
     from agent.run.runner import build_computer
+    from policies.qwen.backends.png import png_bytes
     from policies.qwen.resize import resize_for_model
 
     computer = build_computer(settings)
@@ -133,16 +136,19 @@ def preprocessing_stats(settings: Settings, repeats: int) -> dict[str, Any]:
         def resize() -> Any:
             return resize_for_model(computer.screenshot().image, m.min_pixels, m.max_pixels)[0]
 
-        def encode() -> str:
-            buffer = io.BytesIO()
-            resize().save(buffer, format="PNG", compress_level=1)
-            return base64.b64encode(buffer.getvalue()).decode()
+        pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))  # as the openai backend's
+        frame = computer.screenshot().image
+
+        def encode() -> str:  # what the openai backend sends: the resized frame as a PNG data URL
+            return base64.b64encode(png_bytes(resize(), pool)).decode()
 
         capture = timed(computer.screenshot, repeats)
         convert = timed(lambda: computer.screenshot().image, repeats)
         out = {"capture": capture.to_json(), "capture_and_rgb": convert.to_json(),
                "capture_rgb_resize": timed(resize, repeats).to_json(),
-               "capture_rgb_resize_png_base64": timed(encode, repeats).to_json()}
+               "capture_rgb_resize_png_base64": timed(encode, repeats).to_json(),
+               "png_base64_full_frame": timed(lambda: base64.b64encode(png_bytes(frame, pool)), repeats).to_json()}
+        pool.shutdown()
         patches = _pixel_values(resize)
         if patches is not None:  # the in-process backend's rescale + normalize + patchify (torch, CPU here)
             out["capture_rgb_resize_pixel_values"] = timed(patches, repeats).to_json()

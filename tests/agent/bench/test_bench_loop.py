@@ -21,7 +21,7 @@ def test_bench_loop_reports_every_phase_and_the_preprocessing() -> None:
     assert phases["execute"]["median_ms"] > 0 and phases["settle"]["median_ms"] > 0
     with_torch = {"capture_rgb_resize_pixel_values"} if importlib.util.find_spec("torch") else set()
     assert set(result["preprocessing"]) == {"capture", "capture_and_rgb", "capture_rgb_resize",
-                                            "capture_rgb_resize_png_base64", *with_torch}
+                                            "capture_rgb_resize_png_base64", "png_base64_full_frame", *with_torch}
     pre = result["preprocessing"]
     for name in with_torch:
         assert pre[name]["median_ms"] > 0
