@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from actions.geometry import Point, Screenshot
-from actions.schema import Terminate
+from actions.schema import Action, Terminate, Wait
 from agent.config import Settings
 from agent.errors import EnvironmentProblem
+from agent.replay.effects import EFFECT_LEVELS, EffectCheckingReplay
 from agent.run.runner import RunReport, execute
 from agent.traces.lines import Origin, StepLine
 from agent.traces.store import Trace, TraceError, UnreadableScreenshot, load_screenshot, read_trace
@@ -40,7 +41,6 @@ from policies.scripted.verified import (
     target_of,
 )
 
-EFFECT_LEVELS = 24  # gray levels two recorded screenshots must differ by to count as the step's effect
 _VERBS = {"left_click": "clicked", "double_click": "double-clicked", "triple_click": "triple-clicked",
           "right_click": "right-clicked", "middle_click": "middle-clicked", "left_click_drag": "dragged",
           "scroll": "scrolled", "hscroll": "scrolled", "mouse_move": "pointed at"}
@@ -55,27 +55,42 @@ def recorded_screen(trace: Trace) -> tuple[int, int]:
 
 def recorded_steps(trace: Trace, crop_px: int, settle_s: float = 2.0) -> tuple[RecordedStep, ...]:
     """The replayable steps of `trace`, each with a crop of its recorded screenshot around its target and
-    what it did to the screen (`recorded_effect`)."""
+    what it did to the screen (`recorded_effect`).
+    A step followed by waits is checked against the screen after them (before the next step that acts):
+    a wait is the person (or the script) letting the application finish, so what the screen showed during
+    it can be a passing state (a completion popup, a button not yet enabled) that replay need not see."""
     screen, out = recorded_screen(trace), []
     replayed = trace.replayed()
     for i, (step, action) in enumerate(replayed):
         number, point = step.index, target_of(action)
         context, anchor = _crop(trace.dir, step.screenshot, point, crop_px * CONTEXT[-1], screen)
-        following = replayed[i + 1][0] if i + 1 < len(replayed) else None
+        waits, following = _after_waits(replayed, i)
         effect, note = (None, "") if isinstance(action, Terminate) else recorded_effect(
-            trace, step, following, screen, settle_s)
+            trace, step, following, screen, settle_s, waits)
         out.append(RecordedStep(number, action, screen, context, anchor, intent_of(step, number), effect, note))
     return tuple(out)
 
 
+def _after_waits(replayed: tuple[tuple[StepLine, Action], ...], i: int) -> tuple[tuple[StepLine, ...], StepLine | None]:
+    """The waits right after `replayed[i]`, and the step after them (None when the trace ends with them)."""
+    waits: list[StepLine] = []
+    for step, action in replayed[i + 1:]:
+        if not isinstance(action, Wait):
+            return tuple(waits), step
+        waits.append(step)
+    return tuple(waits), None
+
+
 def recorded_effect(trace: Trace, step: StepLine, following: StepLine | None, screen: tuple[int, int],
-                    settle_s: float) -> tuple[Effect | None, str]:
-    """Where and how the screen changed between `step`'s screenshot and the next one (the end screenshot
-    after the last step), with the wait allowed for it: twice the recorded gap, plus settling.
-    (None, why) where that cannot be told; (None, "") where the recording shows no change."""
+                    settle_s: float, waits: tuple[StepLine, ...] = ()) -> tuple[Effect | None, str]:
+    """Where and how the screen changed from `step`'s screenshot to the screen after `waits` (the wait steps
+    between `step` and `following`, the next step that acts): `following`'s screenshot, or the end
+    screenshot when nothing follows; with the wait allowed for it: twice the recorded time from `step` to
+    `following`, plus settling. (None, why) where that cannot be told; (None, "") where the recording
+    shows no change."""
     import numpy as np
 
-    after_path = trace.screenshot_after(step)
+    after_path = trace.screenshot_after(waits[-1] if waits else step)
     if not step.screenshot or after_path is None:
         return None, "the trace has no screenshot after it (recorded before end screenshots)"
     try:
@@ -89,7 +104,8 @@ def recorded_effect(trace: Trace, step: StepLine, following: StepLine | None, sc
     if rows.size == 0 or (cols[-1] - cols[0] < 3 and rows[-1] - rows[0] < 64):  # nothing, or a caret blinking
         return None, ""
     box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-    return Effect(box, before.crop(box), after.crop(box), 2 * _gap_s(step, following) + settle_s), ""
+    gap = sum(_gap_s(a, b) for a, b in zip((step, *waits), (*waits, following), strict=True))
+    return Effect(box, before.crop(box), after.crop(box), 2 * gap + settle_s), ""
 
 
 def _gap_s(step: StepLine, following: StepLine | None) -> float:
@@ -213,7 +229,7 @@ def prepare_replay(path: str | Path, settings: Settings, verify: bool | None = N
         grounder = LazyGrounder(lambda: build_grounder(settings))
     observer = SettleObserver(settings)
     options = VerifyOptions(verify, r.crop_px, r.match_threshold, r.search_radius_px)
-    policy = VerifyingReplayPolicy(steps, options, observer, grounder if verify else None, str(path), observer.grab)
+    policy = EffectCheckingReplay(steps, options, observer, grounder if verify else None, str(path), observer.grab)
     origin = Origin(source=str(path), replay={"verify": verify, "reground": policy.grounder is not None,
                                               "recorded_screen": list(recorded_screen(trace))})
     return PreparedReplay(trace.header.task, policy, origin, observer, grounder)
