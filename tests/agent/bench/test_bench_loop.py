@@ -31,7 +31,8 @@ def test_bench_settle_compares_wall_times_and_app_state() -> None:
     result = bench_loop.bench_settle(load_settings(None), (1280, 720), 4, fixed_ms=400)
     assert result["same_app_state"] is True
     assert result["fixed_wall_s"] > 4 * 0.4 and result["ratio"] == result["ratios"]["events"] > 1
-    assert set(result["ratios"]) == {"events", "poll"}
+    assert set(result["ratios"]) == set(result["step_ratios"]) == {"events", "poll"}
+    assert result["fixed_steps_s"] > 4 * 0.4 and result["events_steps_s"] <= result["events_wall_s"]
     for mode in ("events", "poll"):
         per_action = result[f"{mode}_per_action"]
         assert sum(s["n"] for s in per_action.values()) == 4 and per_action["left_click"]["settle_ms"] > 0
