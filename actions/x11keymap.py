@@ -184,6 +184,35 @@ class Keymap:
             return self.stroke_for_keysym((keysym,))
         return self._chars.get(char)
 
+    def keysym_at(self, keycode: int, state: int) -> int:
+        """The keysym a press of `keycode` produces with modifier and group `state` (an event's state field),
+        by the core protocol's rules: the group's pair of columns (a lone first keysym stands for both,
+        upper-cased under Shift or Caps Lock when it is a letter), AltGr's pair when the keymap has a single
+        group and the AltGr modifier is on. NoSymbol (0) where the key has none."""
+        row, group = self.row(keycode), min((state >> 13) & 3, 1)
+        level3 = self.single_group and self.level3_mask and state & self.level3_mask
+        column = 4 if level3 else 2 * group
+        plain, shifted = (row[column] if column < len(row) else 0), (row[column + 1] if column + 1 < len(row) else 0)
+        if not plain and not shifted and column:  # a key without this group or level: its first group
+            plain, shifted = row[:1] or (0,), row[1:2] or (0,)
+            plain, shifted = plain[0], shifted[0]
+        char = keysym_char(plain) if plain else None
+        if not shifted:
+            shifted = char_keysym(char.upper()) if char is not None and len(char.upper()) == 1 else plain
+        if state & 1:
+            return shifted
+        if state & LOCK_MASK and char is not None and char.isalpha() and len(char.upper()) == 1:
+            return char_keysym(char.upper())
+        return plain
+
+    @functools.cached_property
+    def level3_mask(self) -> int:
+        """The modifier bit AltGr (ISO_Level3_Shift) is bound to; 0 when none is."""
+        for index, row in enumerate(self.modmap[3:], start=3):
+            if any(keycode and LEVEL3_SHIFT in self.row(keycode)[:1] for keycode in row):
+                return 1 << index
+        return 0
+
     def modifier_keycode(self, name: str) -> int | None:
         """A keycode producing the modifier `name` (ctrl, alt, shift, super) that is bound to a modifier."""
         rows = {"shift": self.modmap[SHIFT:SHIFT + 1], "ctrl": self.modmap[CONTROL:CONTROL + 1]}

@@ -7,10 +7,12 @@ effect (a pushed button, an open menu). `FrameBuffer` captures the monitor every
 began at least `MARGIN_S` before the event arrived — at most one interval plus the margin old, never
 after the event. Input events also wake the capture thread at once (without blocking the listener),
 so the frame after one action is fresh for the next.
-`InputTap` runs pynput's mouse and keyboard listeners (X11 RECORD: they hear input for every window
-without grabbing it) and turns each event into a typed `agent.record.gestures` event on a queue, in screen
+`InputTap` runs pynput's mouse listener and our key listener (`agent.record.keytap`: each key read with
+the keyboard mapping in force at that moment); both use X11 RECORD, hearing input for every window
+without grabbing it. It turns each event into a typed `agent.record.gestures` event on a queue, in screen
 coordinates of the recorded monitor (`geometry.from_desktop`); presses and wheel events outside that
-monitor are dropped and counted, releases and moves are clamped to it.
+monitor are dropped and counted, releases and moves are clamped to it; a key press that cannot be read
+is counted and named (`lost`), never dropped silently.
 Not for: deciding what the events mean (agent.record.gestures) or writing the trace (agent.record.recorder).
 """
 
@@ -24,17 +26,11 @@ from typing import Any
 
 from actions.capture import CaptureError, MssCapture
 from actions.geometry import Monitor, Screenshot, from_desktop
-from actions.keys import canonical_key
 from agent.config import Settings
 from agent.errors import EnvironmentProblem
 from agent.record.gestures import Event, KeyDown, KeyUp, Motion, Press, Release, Wheel
 
 MARGIN_S = 0.015  # a frame must have begun this long before an event to show the screen before it
-_PYNPUT_KEYS = {
-    "ctrl_l": "ctrl", "ctrl_r": "ctrl", "alt_l": "alt", "alt_r": "alt", "shift_l": "shift", "shift_r": "shift",
-    "cmd": "super", "cmd_l": "super", "cmd_r": "super", "page_up": "pageup", "page_down": "pagedown",
-    "caps_lock": "capslock", "print_screen": "printscreen", "num_lock": "numlock", "scroll_lock": "scrolllock",
-}
 
 
 class FrameBuffer:
@@ -112,23 +108,26 @@ class InputTap:
 
     def start(self) -> None:
         try:
-            from pynput import keyboard, mouse
+            from pynput import mouse
         except ImportError as exc:  # pynput cannot reach an X server
             raise EnvironmentProblem(f"cannot listen to input: {str(exc).splitlines()[0]}") from None
-        self._listeners = [
-            mouse.Listener(on_move=self._move, on_click=self._click, on_scroll=self._scroll),
-            keyboard.Listener(on_press=self._key_down, on_release=self._key_up),
-        ]
-        for listener in self._listeners:
-            listener.start()
-            listener.wait()
+        from agent.record.keytap import KeyTap
+
+        keys = KeyTap(self._key_down, self._key_up)
+        try:
+            keys.start()
+        except RuntimeError as exc:
+            raise EnvironmentProblem(str(exc)) from None
+        self._listeners = [keys, mouse.Listener(on_move=self._move, on_click=self._click, on_scroll=self._scroll)]
+        self._listeners[1].start()
+        self._listeners[1].wait()
 
     def stop(self) -> None:
         """Stop both listeners. pynput's X11 listener thread ends only at the next X event after
         `stop()`, so it is not waited for long (its threads are daemons)."""
         for listener in self._listeners:
             listener.stop()
-        for listener in self._listeners:
+        for listener in self._listeners[1:]:
             listener.join(timeout=0.1)
 
     def _point(self, x: float, y: float) -> tuple[int, int] | None:
@@ -166,57 +165,20 @@ class InputTap:
         self.sink.put(Wheel(t, *point, int(dx), int(dy), self.frames.before(t)))
         self.frames.wake()
 
-    def _key_down(self, key: Any, *_: object) -> None:
-        t, named = time.monotonic(), key_of(key)
+    def _key_down(self, named: tuple[str, str | None] | None, keycode: int, keysym: int) -> None:
+        t = time.monotonic()
         if named is None:
             self.ignored += 1
-            self.lost.append(describe_key(key))  # never dropped silently: the summary names it
+            self.lost.append(describe_keysym(keycode, keysym))  # never dropped silently: the summary names it
             return
         self.sink.put(KeyDown(t, named[0], named[1], self.frames.before(t)))
         self.frames.wake()
 
-    def _key_up(self, key: Any, *_: object) -> None:
-        named = key_of(key)
-        if named is not None:
-            self.sink.put(KeyUp(time.monotonic(), named[0]))
+    def _key_up(self, named: tuple[str, str | None]) -> None:
+        self.sink.put(KeyUp(time.monotonic(), named[0]))
 
 
-def key_of(key: Any) -> tuple[str, str | None] | None:
-    """A pynput key → (canonical name or character, the text it types or None); None: not recordable."""
-    name = getattr(key, "name", None)
-    if name is None:  # a KeyCode: a character key
-        char = getattr(key, "char", None)
-        if not isinstance(char, str) or len(char) != 1:
-            char = char_of_keysym(getattr(key, "vk", None))  # a keycode remapped at run time (xdotool, IMEs)
-        if not isinstance(char, str) or len(char) != 1 or not char.isprintable():
-            return None
-        return canonical_key(char), char
-    if name == "space":
-        return "space", " "
-    try:
-        return canonical_key(_PYNPUT_KEYS.get(name, name)), None
-    except ValueError:  # media keys, alt_gr (which only composes characters), ...
-        return None
-
-
-def char_of_keysym(keysym: Any) -> str | None:
-    """The character an X keysym types: Latin-1 keysyms are their code point, Unicode keysyms are
-    0x01000000 + code point (how xdotool and our own typer map characters onto spare keycodes)."""
-    if not isinstance(keysym, int):
-        return None
-    if 0x20 <= keysym <= 0x7E or 0xA0 <= keysym <= 0xFF:
-        return chr(keysym)
-    if 0x01000100 <= keysym <= 0x0110FFFF:
-        return chr(keysym - 0x01000000)
-    return None
-
-
-def describe_key(key: Any) -> str:
+def describe_keysym(keycode: int, keysym: int) -> str:
     """A key press that could not be recorded, in words for the recorder's summary."""
-    name, vk, char = getattr(key, "name", None), getattr(key, "vk", None), getattr(key, "char", None)
-    if name is not None:
-        return f"key {name!r}"
-    parts = [f"keysym 0x{vk:x}" if isinstance(vk, int) else "no keysym"]
-    if char:
-        parts.append(f"character {char!r}")
-    return "a key press with " + " and ".join(parts)
+    what = f"keysym 0x{keysym:x}" if keysym else "no keysym"
+    return f"a key press with {what} (keycode {keycode})"

@@ -111,3 +111,13 @@ def test_spare_keycodes_are_the_empty_rows() -> None:
 def test_packing_and_runs() -> None:
     assert pack_rows([1, 2, 3]) == [(1, 2), (3, 3)]
     assert runs([9, 3, 4, 5, 7]) == [[3, 4, 5], [7], [9]]
+
+
+def test_a_key_press_is_read_back_with_its_modifier_and_group_state() -> None:
+    """keysym_at, the reverse of the lookup (the recorder reads key events with it)."""
+    mod5, lock = 1 << 7, 1 << 1
+    assert DE.keysym_at(25, 1) == SLASH and DE.keysym_at(28, mod5) == AT and DE.keysym_at(29, 0) == Z
+    letters = keymap({30: (Y, 0, 0, 0), 31: (0xE9, 0)})  # a lone keysym stands for both levels
+    assert letters.keysym_at(30, 1) == 0x59 and letters.keysym_at(30, lock) == 0x59 and letters.keysym_at(30, 0) == Y
+    assert letters.keysym_at(31, 1) == 0xC9  # é → É
+    assert letters.keysym_at(40, 0) == 0  # no keysym: NoSymbol

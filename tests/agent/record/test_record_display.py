@@ -122,6 +122,34 @@ def test_recording_holds_the_driven_actions_and_replays_to_the_same_state(xvfb: 
             assert stable(state) == recorded_state, source
 
 
+def test_keys_on_keycodes_remapped_during_the_recording_are_kept(xvfb: Xvfb, tmp_path: Path) -> None:
+    """xdotool puts ë on a spare keycode for the moment it types it; `setxkbmap de` swaps y and z and moves
+    / and @ mid-recording: every character is recorded as typed, and nothing is reported lost."""
+    env, out = xvfb.env(), tmp_path / "zoe"
+    xdo = XDoTool(env)
+    try:
+        with launch_sandbox(env, tmp_path / "a.json") as app:
+            recorder = start_recorder(env, out, tmp_path)
+            xdo.click(*app.center("entry"))
+            time.sleep(PAUSE)
+            xdo.type("Hi Zoë")
+            time.sleep(PAUSE)
+            subprocess.run(["setxkbmap", "-display", env["DISPLAY"], "de"], check=True, timeout=30)
+            time.sleep(PAUSE)
+            xdo.type(" yz/@")
+            xdo.key("BackSpace")
+            time.sleep(PAUSE)
+            xdo.key("ctrl+alt+shift+e")
+            stdout, stderr = recorder.communicate(timeout=30)
+            assert recorder.returncode == 0, stdout + stderr
+            entry = app.wait_for(lambda s: s["entry"] == "Hi Zoë yz/", what="the typed text")["entry"]
+    finally:
+        subprocess.run(["setxkbmap", "-display", env["DISPLAY"], "us"], check=False, timeout=30)
+    trace = read_trace(out)
+    assert [s.action for s in trace.steps if s.action["action"] == "type"] == [{"action": "type", "text": entry}]
+    assert trace.end.extra.get("lost_keys") == [] and "could not read" not in stderr
+
+
 def test_a_signal_ends_the_recording_cleanly(xvfb: Xvfb, tmp_path: Path) -> None:
     env = xvfb.env()
     with launch_sandbox(env, tmp_path / "a.json") as app:
