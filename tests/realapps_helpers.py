@@ -153,10 +153,11 @@ FORM_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>deskpilot
 input{font:16px sans-serif;width:420px;padding:6px;margin-left:8px}</style></head><body>
 <h1>Contact</h1><form onsubmit="return false">%s</form>
 <script>
+let seq=0;
 function post(){const v={},r={};for(const e of document.querySelectorAll('input')){v[e.name]=e.value;
 const b=e.getBoundingClientRect();r[e.name]=[b.left,b.top,b.width,b.height];}
-fetch('/state',{method:'POST',body:JSON.stringify({values:v,rects:r,focus:document.activeElement.name||null,
-offset:off})});}
+fetch('/state',{method:'POST',body:JSON.stringify({seq:++seq,values:v,rects:r,
+focus:document.activeElement.name||null,offset:off})});}
 let off=null;document.addEventListener('mousemove',e=>{const o=[e.screenX-e.clientX,e.screenY-e.clientY];
 if(!off||o[0]!=off[0]||o[1]!=off[1]){off=o;post();}});
 for(const e of document.querySelectorAll('input')){e.addEventListener('input',post);e.addEventListener('focus',post);}
@@ -172,6 +173,7 @@ class FormServer:
         page = (FORM_PAGE % rows).encode()
         self.state: dict[str, Any] = {}
         self.posts = 0
+        self.lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -184,8 +186,11 @@ class FormServer:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                owner.state = json.loads(body.decode("utf-8"))
-                owner.posts += 1
+                state = json.loads(body.decode("utf-8"))
+                with owner.lock:  # posts travel concurrently: an older one can arrive after a newer one
+                    if state.get("seq", 0) > owner.state.get("seq", 0):
+                        owner.state = state
+                    owner.posts += 1
                 self.send_response(204)
                 self.end_headers()
 
