@@ -244,8 +244,10 @@ def print_settle(result: dict[str, Any]) -> None:
     for mode, label in labels.items():
         if f"{mode}_wall_s" in result:
             ratio, steps = result.get("ratios", {}).get(mode), result.get("step_ratios", {}).get(mode)
+            steps_s = result.get(f"{mode}_steps_s")
             print(f"{label:<32}{result[f'{mode}_wall_s']:>10.2f}{'' if ratio is None else f'{ratio:>9.2f}x':>10}"
-                  f"{result[f'{mode}_steps_s']:>10.2f}{'' if steps is None else f'{steps:>9.2f}x':>10}")
+                  f"{'' if steps_s is None else f'{steps_s:>10.2f}'}{'' if steps is None else f'{steps:>9.2f}x':>10}"
+                  .rstrip())
     print("(wall: the whole run, start-up included; steps: the sum of the steps' phases, from the trace)")
     print(f"same app state: {'yes' if result['same_app_state'] else 'NO'}")
     for mode in ("events", "poll"):

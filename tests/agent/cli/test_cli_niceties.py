@@ -70,10 +70,14 @@ def test_bench_model_table_has_no_none() -> None:
 
 
 def test_bench_settle_is_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    print_settle({"screen": "1920x1080", "steps": 20, "fixed_ms": 1000, "poll_wall_s": 2.5, "fixed_wall_s": 21.0,
-                  "ratio": 8.4, "same_app_state": True})
+    print_settle({"screen": "1920x1080", "steps": 20, "fixed_ms": 1000, "events_wall_s": 1.5, "poll_wall_s": 2.5,
+                  "fixed_wall_s": 21.0, "ratios": {"events": 14.0, "poll": 8.4}, "ratio": 14.0,
+                  "events_steps_s": 1.0, "fixed_steps_s": 20.0, "step_ratios": {"events": 20.0},
+                  "same_app_state": True})
     out = capsys.readouterr().out
-    assert "{" not in out and re.search(r"fixed sleep\s+21\.00", out) and "8.4x faster; same app state: yes" in out
+    assert "{" not in out and re.search(r"fixed sleep\s+21\.00", out) and "same app state: yes" in out
+    assert re.search(r"events \(X DAMAGE\)\s+1\.50\s+14\.00x\s+1\.00\s+20\.00x", out)
+    assert re.search(r"poll \(captures until still\)\s+2\.50\s+8\.40x\n", out)
 
 
 def _started(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) -> re.Match[str]:
