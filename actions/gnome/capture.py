@@ -2,7 +2,10 @@
 
 `pipewiresrc ! videoconvert ! video/x-raw,format=BGRx ! appsink`, started once and kept running:
 mutter sends a frame when the screen changes, the sink keeps only the newest, and `grab` returns the
-newest frame seen (a still screen sends nothing, so the last frame stays current). The Screenshot's
+newest frame seen (a still screen sends nothing, so the last frame stays current). Since "no new frame"
+is not "nothing changed" while the frames an input causes are still on their way, the computer calls
+`expect_change` after input: the next `grab` waits for those frames to arrive and stop (QUIET_S without
+one), or for NO_FRAME_S when none comes — so settle never takes a half-drawn state for a still screen. The Screenshot's
 monitor is the stream's place in the layout in physical pixels, its scale physical per logical pixel.
 Not for: input, or setting up the stream (the mutter and portal modules do).
 """
@@ -19,6 +22,9 @@ from actions.geometry import Monitor, Screenshot
 from actions.gnome.gst import import_gst
 
 FIRST_FRAME_S = 10.0
+NO_FRAME_S = 0.2  # after input, how long to wait for a frame at all (a pointer move over nothing sends none)
+QUIET_S = 0.08  # after input, a frame followed by this long without another: the drawing is done
+MAX_WAIT_S = 1.0  # after input, never wait longer (an animation keeps sending frames)
 
 
 class PipeWireCapture:
@@ -38,19 +44,42 @@ class PipeWireCapture:
         self._area = area
         self._lock = threading.Lock()
         self._last: Screenshot | None = None
+        self._expected: float | None = None
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             self.close()
             raise CaptureError(f"the GStreamer pipeline for PipeWire node {node} would not start")
 
     def grab(self) -> Screenshot:
         with self._lock:
-            wait = FIRST_FRAME_S if self._last is None else 0
-            sample = self._sink.try_pull_sample(int(wait * self._gst.SECOND))
+            if self._last is None:
+                sample = self._sink.try_pull_sample(int(FIRST_FRAME_S * self._gst.SECOND))
+                if sample is None:
+                    raise CaptureError(f"no frame from the screen cast within {FIRST_FRAME_S:g} s")
+                self._last = self._screenshot(sample)
+            if self._expected is not None:
+                self._frames_after(self._expected)
+                self._expected = None
+            sample = self._sink.try_pull_sample(0)
             if sample is not None:
                 self._last = self._screenshot(sample)
-            elif self._last is None:
-                raise CaptureError(f"no frame from the screen cast within {FIRST_FRAME_S:g} s")
             return self._last
+
+    def expect_change(self) -> None:
+        """Input was just sent: the next `grab` waits for the frames it causes (see the module's docstring)."""
+        with self._lock:
+            self._expected = time.monotonic()
+
+    def _frames_after(self, since: float) -> None:
+        got = False
+        while True:
+            now = time.monotonic()
+            budget = min(QUIET_S, since + MAX_WAIT_S - now) if got else since + NO_FRAME_S - now
+            if budget <= 0:
+                return
+            sample = self._sink.try_pull_sample(int(budget * self._gst.SECOND))
+            if sample is None:
+                return
+            self._last, got = self._screenshot(sample), True
 
     def frame_geometry(self) -> tuple[float, int, int]:
         """The newest frame's scale (physical per logical pixel), width and height, without pulling a frame."""

@@ -4,9 +4,11 @@ mutter types only keysyms its active layout holds, so é or 中文 are pasted: t
 text as the clipboard's owner, the computer presses Ctrl+V, the application asks for the data (a
 `SelectionTransfer`), we write it, and only then is the previous clipboard put back — read through
 the session before (every type it offered, up to a size limit) and offered again by the session.
-Waiting for the transfer, not a fixed sleep, is what keeps the restore from racing the paste. The
-restored content lives as long as the session: when deskpilot exits, mutter drops the clipboard it
-served (GNOME keeps no clipboard manager). Not for: keysym typing (computer, keysyms).
+Waiting for the transfer, not a fixed sleep, is what keeps the restore from racing the paste. mutter's
+clipboard manager copies every new clipboard content at once (one transfer, text or image types) to keep
+it when its owner goes away: that transfer is let through before Ctrl+V, so it is not taken for the
+paste, and it is also why the restored content outlives deskpilot's session. Other types (files, rich
+text) are restored while the run lasts. Not for: keysym typing (computer, keysyms).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ READ_LIMIT = 16 << 20
 READ_WAIT_S = 2.0
 MAX_TYPES = 12
 OWNER_WAIT_S = 0.3
+MANAGER_WAIT_S = 1.0  # for mutter's clipboard manager to copy a new clipboard content (ms when it is there)
 
 
 class Clipboard:
@@ -37,7 +40,9 @@ class Clipboard:
         self._serving: dict[str, bytes] = {}
         self._offered: list[str] = []  # what the current owner (someone else) offers
         self._ours = False
-        self._served = threading.Event()
+        self._transfers = 0  # answered transfer requests
+        self._manager: bool | None = None  # whether mutter's clipboard manager copies what we offer
+        self._answered = threading.Condition()
         self._told = threading.Event()
         selection.enable(self._on_owner, self._on_transfer)
         # the owner is announced by a signal after enabling (mutter sends none when nobody owns the clipboard):
@@ -50,16 +55,27 @@ class Clipboard:
         previous = self._read_all()
         data = text.encode()
         self._offer({mime: data for mime in TEXT_TYPES})
-        self._served.clear()
+        asked = self._answered_count()
         press_paste()
-        fetched = self._served.wait(TRANSFER_WAIT_S)
+        fetched = self._wait_answered(asked + 1, TRANSFER_WAIT_S)
         if fetched:
             time.sleep(MORE_TYPES_S)
-        self._offer(previous)
+        # an empty clipboard cannot be given back: once unset, mutter's manager would bring back its copy of
+        # the pasted text, so empty text stands in for it
+        self._offer(previous or {mime: b"" for mime in TEXT_TYPES})
         return fetched
 
+    def _answered_count(self) -> int:
+        with self._answered:
+            return self._transfers
+
+    def _wait_answered(self, count: int, timeout: float) -> bool:
+        with self._answered:
+            return self._answered.wait_for(lambda: self._transfers >= count, timeout)
+
     def offer_text(self, text: str) -> None:
-        """Own the clipboard with `text` (for as long as this session lives)."""
+        """Own the clipboard with `text`; returns once mutter's clipboard manager has copied it (so it stays
+        after this session ends), or after MANAGER_WAIT_S."""
         self._offer({mime: text.encode() for mime in TEXT_TYPES})
 
     def read_text(self) -> str | None:
@@ -74,10 +90,17 @@ class Clipboard:
             return None
 
     def _offer(self, contents: dict[str, bytes]) -> None:
+        """Own the clipboard with `contents`; returns once mutter's clipboard manager has taken its copy, so
+        that transfer is never taken for an application's paste (without a manager, it stops waiting)."""
+        before = self._answered_count()
         with self._lock:
             self._serving = contents
             self._ours = True
-        self._selection.set(list(contents))  # no types: the clipboard is left empty, as it was
+        self._selection.set(list(contents))
+        if contents and self._manager is not False:
+            copied = self._wait_answered(before + 1, MANAGER_WAIT_S)
+            if self._manager is None:  # the first offer tells (a later copy may just be late)
+                self._manager = copied
 
     def _read_all(self) -> dict[str, bytes]:
         with self._lock:
@@ -136,4 +159,6 @@ class Clipboard:
         except OSError:
             ok = False
         self._selection.write_done(serial, ok)
-        self._served.set()
+        with self._answered:
+            self._transfers += 1
+            self._answered.notify_all()

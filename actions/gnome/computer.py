@@ -113,6 +113,7 @@ class GnomeComputer:
         calls in order, so that reply means all of them were handled (see RemoteSession)."""
         for i, (notify, args) in enumerate(events):
             notify(*args, wait=i == len(events) - 1)
+        self._capture.expect_change()
 
     def _motion(self, to: Point) -> Event:
         """The absolute motion to layout point `to`, in stream coordinates: the frame's pixels, i.e. the layout

@@ -31,13 +31,16 @@ def test_keysyms_of_names_and_characters() -> None:
 
 
 class FakeSelection:
-    """A session clipboard: the application 'pastes' by asking for text/plain;charset=utf-8 on Ctrl+V."""
+    """A session clipboard: the application 'pastes' by asking for text/plain;charset=utf-8 on Ctrl+V. With
+    `manager`, each new clipboard content is first copied, as mutter's clipboard manager does."""
 
-    def __init__(self) -> None:
+    def __init__(self, manager: bool = False) -> None:
         self.owned: list[list[str]] = []
         self.written: list[bytes] = []
         self.previous = b"someone's text"
         self.on_transfer: Any = None
+        self.manager = manager
+        self._lock = threading.Lock()
 
     def enable(self, on_owner: Any, on_transfer: Any) -> None:
         self.on_transfer = on_transfer
@@ -45,15 +48,19 @@ class FakeSelection:
 
     def set(self, mime_types: list[str]) -> None:
         self.owned.append(mime_types)
+        if self.manager and mime_types:  # a little later, as a signal would come
+            threading.Timer(0.05, self.on_transfer, (mime_types[0], 100 + len(self.owned))).start()
 
     def write(self, serial: int) -> int:
         read, write = os.pipe()
-        self._pipe = read
+        self._pipes = getattr(self, "_pipes", {}) | {serial: read}
         return write
 
     def write_done(self, serial: int, ok: bool) -> None:
-        self.written.append(os.read(self._pipe, 1 << 16))
-        os.close(self._pipe)
+        read = self._pipes.pop(serial)
+        with self._lock:
+            self.written.append(os.read(read, 1 << 16))
+        os.close(read)
 
     def read(self, mime_type: str) -> int:
         read, write = os.pipe()
@@ -69,9 +76,23 @@ def test_the_clipboard_pastes_then_restores_what_was_there() -> None:
     clipboard = Clipboard(selection)
     pasted = clipboard.paste("中文", lambda: threading.Thread(target=selection.on_transfer,
                                                              args=(TEXT_TYPES[0], 7)).start())
-    assert pasted and selection.written == ["中文".encode()]
+    assert pasted and selection.written == ["中文".encode()]  # (no clipboard manager here: waited MANAGER_WAIT_S)
     assert selection.owned == [TEXT_TYPES, ["text/plain;charset=utf-8"]]  # ours, then the previous types again
     assert clipboard.read_text() == "someone's text"  # served by the session now
+
+
+def test_mutters_clipboard_manager_copy_is_not_taken_for_the_paste() -> None:
+    """mutter copies each new clipboard content at once; the paste waits for the application's own request."""
+    from actions.gnome.clipboard import TEXT_TYPES, Clipboard
+
+    selection = FakeSelection(manager=True)
+    clipboard = Clipboard(selection)
+    for text in ("中文", "ß"):  # the guard types long texts in chunks: pastes follow each other
+        app = threading.Timer(0.2, selection.on_transfer, (TEXT_TYPES[0], 7))
+        assert clipboard.paste(text, app.start)
+        app.join()
+        copies = selection.written[-3:]  # the manager's copy, the application's paste, the restore's copy
+        assert copies == [text.encode(), text.encode(), b"someone's text"], selection.written
 
 
 def test_no_session_bus_is_one_line() -> None:
