@@ -24,13 +24,13 @@ from actions.geometry import Point, Screenshot
 from actions.schema import Action, Terminate, Wait
 from agent.config import Settings
 from agent.errors import EnvironmentProblem
-from agent.replay.effects import EFFECT_LEVELS, EffectCheckingReplay
 from agent.run.runner import RunReport, execute
 from agent.traces.lines import Origin, StepLine
 from agent.traces.store import Trace, TraceError, UnreadableScreenshot, load_screenshot, read_trace
 from policies.base import Closable
 from policies.grounding import Grounder, GroundingError
 from policies.imagematch import crop_box
+from policies.scripted.effects import EFFECT_LEVELS
 from policies.scripted.verified import (
     CONTEXT,
     Effect,
@@ -229,7 +229,7 @@ def prepare_replay(path: str | Path, settings: Settings, verify: bool | None = N
         grounder = LazyGrounder(lambda: build_grounder(settings))
     observer = SettleObserver(settings)
     options = VerifyOptions(verify, r.crop_px, r.match_threshold, r.search_radius_px)
-    policy = EffectCheckingReplay(steps, options, observer, grounder if verify else None, str(path), observer.grab)
+    policy = VerifyingReplayPolicy(steps, options, observer, grounder if verify else None, str(path), observer.grab)
     origin = Origin(source=str(path), replay={"verify": verify, "reground": policy.grounder is not None,
                                               "recorded_screen": list(recorded_screen(trace))})
     return PreparedReplay(trace.header.task, policy, origin, observer, grounder)

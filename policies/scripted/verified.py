@@ -18,8 +18,10 @@ CENTER_MIN)`. If they differ:
 What it did goes into the Decision's meta (`verify`), so the trace records it for every step.
 After each step it checks the step's effect (`check_effect`): the box that changed between the step's
 recorded screenshot and the next one (or the trace's end screenshot) must come to look like the
-recording there, within the step's bound (`Effect.wait_s`: twice the recorded gap plus settling), or
-the run ends `terminate failure` with a report saying which step, where, and what is there instead.
+recording there (policies.scripted.effects: its shapes, and nearer the recorded result than the
+recorded start on the pixels the recording changed), within the step's bound (`Effect.wait_s`:
+twice the recorded gap plus settling), or the run ends `terminate failure` with a report saying
+which step, where, and what is there instead.
 A step with no screenshot after it (a trace from before end screenshots) is marked unchecked, never
 claimed; the result goes into the next Decision's meta (`effect`).
 On a screen of another size the recorded points are first mapped through their normalized
@@ -39,6 +41,7 @@ from actions.schema import Action, LeftClickDrag, Terminate, action_to_json, wit
 from policies import imagematch as im
 from policies.base import Decision, StepRecord
 from policies.grounding import Grounder, GroundingError
+from policies.scripted.effects import Effect, look_at, missing
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -52,18 +55,6 @@ CENTER_MIN = 0.9  # the centre square must match at least this well (same widget
 class ExampleGrounder(Protocol):
     def ground_example(self, target: str, example: Image.Image, shot: Screenshot) -> Point:
         """Like `Grounder.ground`, also shown what the target looked like (a crop of a recording)."""
-
-
-@dataclass(frozen=True)
-class Effect:
-    """What a recorded step did to the screen: the box that changed between its screenshot and the next
-    one (or the end screenshot), the recorded pixels there before and after, and how long replay may
-    wait for the same change (twice the recorded gap to the next step, plus settling)."""
-
-    box: tuple[int, int, int, int]  # left, top, right, bottom in recorded screen pixels
-    before: Image.Image = field(repr=False)
-    after: Image.Image = field(repr=False)
-    wait_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -182,28 +173,18 @@ class VerifyingReplayPolicy:
         if box[0] < 0 or box[1] < 0 or box[2] > shot.size[0] or box[3] > shot.size[1]:
             return {"step": step.number, "result": "unchecked", "note": "its recorded effect lies off the screen"}, ""
         e = Effect(box, e.before, e.after, e.wait_s)
-        started, after, before = time.perf_counter(), im.gray(e.after), im.gray(e.before)
+        started, threshold = time.perf_counter(), self.options.threshold
         while True:
             now = self.look() if self.look is not None else shot
-            seen = im.gray(now.image.crop(e.box))
-            score = im.similarity(after, seen)
+            seen = look_at(e, im.gray(now.image.crop(e.box)))
             waited = time.perf_counter() - started
-            if score >= self.options.threshold:
-                return {"step": step.number, "result": "as recorded", "score": round(score, 3),
+            if seen.happened(threshold):
+                return {"step": step.number, "result": "as recorded", "score": round(seen.score, 3),
                         "ms": round(waited * 1000, 1)}, ""
             if waited >= e.wait_s or self.look is None:
                 break
             time.sleep(0.05)
-        still = im.similarity(before, seen)
-        where = f"[{e.box[0]}, {e.box[1]}, {e.box[2] - e.box[0]}, {e.box[3] - e.box[1]}] (x, y, w, h)"
-        now_is = (f"it still looks as it did before the step (similarity {still:.2f}): the step had no effect"
-                  if still >= self.options.threshold else
-                  f"it looks like neither the recording before the step ({still:.2f}) nor after it")
-        report = (f"step {step.number} ({_describe(step.action)}) did not have its recorded effect: the region "
-                  f"{where} should have changed as in the recording within {e.wait_s:.1f} s (similarity to the "
-                  f"recorded result {score:.2f} < {self.options.threshold}); on the screen now {now_is}")
-        return {"step": step.number, "result": "missing", "score": round(score, 3), "before": round(still, 3),
-                "box": list(e.box)}, report
+        return missing(step.number, _describe(step.action), e, seen, threshold)
 
     def check(self, step: RecordedStep, point: Point, shot: Screenshot) -> Check:
         started, o = time.perf_counter(), self.options

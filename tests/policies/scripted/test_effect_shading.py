@@ -1,4 +1,4 @@
-"""Replay's effect check (agent.replay.effects) never passes a screen on which the step's effect did not
+"""Replay's effect check (policies.scripted.effects) never passes a screen on which the step's effect did not
 happen, even when the effect only shades a region (a button's pressed look: normalized correlation calls
 that "the same"); and a step followed by waits is checked against the screen after them, so a passing
 state recorded during the wait (a completion popup) need not come back."""
@@ -11,10 +11,11 @@ from types import SimpleNamespace
 from PIL import Image, ImageDraw
 from trace_helpers import shot_of, ui_image, write_trace
 
-from agent.replay.effects import EffectCheckingReplay, look_at
 from agent.replay.verify import recorded_steps
 from agent.traces.store import read_trace
 from policies import imagematch as im
+from policies.scripted.effects import look_at
+from policies.scripted.verified import VerifyingReplayPolicy
 
 FAST = {"timings_ms": {"execute": 40, "settle": 60}}  # a recorded gap of 0.1 s: a wait of 0.2 s + settling
 BUTTON = (440, 330, 540, 370)
@@ -35,9 +36,9 @@ def after(meta: dict) -> SimpleNamespace:  # the history entry of a decided step
     return SimpleNamespace(decision=SimpleNamespace(meta=meta))
 
 
-def policy_for(tmp: Path, steps: list, end: Image.Image | None, look) -> EffectCheckingReplay:
+def policy_for(tmp: Path, steps: list, end: Image.Image | None, look) -> VerifyingReplayPolicy:
     trace = read_trace(write_trace(tmp / "trace", "save", steps, end_image=end))
-    return EffectCheckingReplay(recorded_steps(trace, 96, settle_s=0.1), look=look)
+    return VerifyingReplayPolicy(recorded_steps(trace, 96, settle_s=0.1), look=look)
 
 
 def test_a_pressed_look_scores_as_the_same_by_correlation_alone() -> None:
@@ -76,6 +77,6 @@ def test_a_step_followed_by_a_wait_is_checked_against_the_screen_after_the_wait(
     assert typing is not None and typing.wait_s >= 2 * 0.2 + 0.1  # the gap runs to the Enter, across the wait
     seen = look_at(typing, im.gray(done.crop(typing.box)))
     assert seen.happened(0.8)  # the popup is not part of what typing must show
-    policy = EffectCheckingReplay(recorded, look=lambda: shot_of(done))
+    policy = VerifyingReplayPolicy(recorded, look=lambda: shot_of(done))
     decision = policy.decide("save", shot_of(done), [after({})])
     assert decision.action.action == "wait" and decision.meta["effect"]["result"] == "as recorded"
