@@ -5,7 +5,8 @@ One mutter (with its own D-Bus bus, PipeWire and WirePlumber) and one probe wind
 whole module. Proves: `auto` picks gnome; every action type lands, with Unicode text (pasted through the
 session's clipboard) and shortcuts; scroll and drag; a click on the second monitor lands at the right pixel;
 a trace replays with verification; the gate still denies before acting; the trace header names the
-backend; record refuses in one line. Capture and click latency medians are printed (run with -s).
+backend; record refuses in one line; SIGTERM (the fallback for the missing kill hotkey) stops a run; the
+clipboard is restored after a paste. Capture and click latency medians are printed (run with -s).
 Skips with a reason when mutter, PipeWire, jeepney or PyGObject with GStreamer are missing.
 """
 
@@ -170,6 +171,26 @@ def test_record_says_in_one_line_that_it_needs_x11(mutter: HeadlessMutter, tmp_p
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "recording needs X11: this gnome session" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "rec").exists(), proc.stderr
+
+
+def test_sigterm_stops_a_gnome_run(mutter: HeadlessMutter, apps: tuple, tmp_path: Path) -> None:
+    """The fallback the startup line names (no kill hotkey on GNOME Wayland): SIGTERM ends the run as cancelled,
+    before its next step."""
+    first, _ = apps
+    conf = tmp_path / "config.yaml"
+    conf.write_text("screen:\n  backend: gnome\n")
+    steps = [{"action": "left_click", "coordinate": [160, 170]}, {"action": "wait", "time": 30},
+             {"action": "left_click", "coordinate": [180, 190]}]
+    mark = first.mark()
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "replay", str(script(tmp_path, steps)), "--config",
+                             str(conf), "--trace-dir", str(tmp_path / "traces")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=mutter.env() | {"PYTHONPATH": str(REPO_ROOT)})
+    first.wait_for(lambda e: e["e"] == "press" and (e["x"], e["y"]) == (160, 170), mark, timeout=60)
+    time.sleep(0.5)  # into the wait step
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert "status: cancelled" in out, out + err
+    assert not any(e["e"] == "press" and (e["x"], e["y"]) == (180, 190) for e in first.events()[mark:])
 
 
 def test_clipboard_is_restored_after_pasting(mutter: HeadlessMutter, apps: tuple,
