@@ -7,7 +7,9 @@ our having to subtract anything. Pointer motion draws nothing here (a hardware o
 is not damage). `arm()` forgets what was drawn so far, `sync()` is a round trip (the server has
 processed everything sent to it before, the input included, and queued us the damage it caused),
 `wait()` hands back the rectangles drawn since the last call, waiting for the first one up to a
-timeout. Measured against Xvfb with Tk: a button's hover highlight arrives 2-5 ms after the motion;
+timeout (an answer to `ping()`, actions.x11ping, on the same connection, also ends that wait; then
+`answered()` says whether every application pinged has answered). Measured against Xvfb with Tk:
+a button's hover highlight arrives 2-5 ms after the motion;
 a Tk entry redraws the whole entry at every caret blink (so size alone cannot tell a caret apart;
 agent.run.settle compares pixels before trusting a change).
 
@@ -21,6 +23,7 @@ import select
 from typing import Any
 
 from actions.errors import DeskpilotError
+from actions.x11ping import AppPing
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in root-window (desktop) coordinates
 
@@ -55,6 +58,22 @@ class DamageWatch:
             self._d.close()
             raise DamageUnavailable(f"DAMAGE could not be set up: {exc}") from None
         self._drain()  # creating the Damage reports the whole screen once
+        self._ping: AppPing | None = None
+
+    def ping(self) -> bool:
+        """Ping the applications under the pointer and with focus (actions.x11ping); False: none can be asked."""
+        if self._ping is None:
+            from Xlib.error import XError
+
+            try:
+                self._ping = AppPing(self._d)
+            except XError:  # pragma: no cover - selecting SubstructureNotify on the root is always allowed
+                return False
+        return self._ping.send()
+
+    def answered(self) -> bool:
+        """Whether all applications pinged last have answered (as far as `wait` has read)."""
+        return self._ping is not None and self._ping.answered()
 
     def arm(self) -> None:
         """Forget everything drawn until now (a round trip, so 'now' includes what the server did)."""
@@ -85,6 +104,8 @@ class DamageWatch:
         while d.pending_events():
             event = d.next_event()
             area = getattr(event, "area", None)
-            if area is not None:  # only DamageNotify is selected; anything else is ignored
+            if area is not None:  # DamageNotify
                 boxes.append((area.x, area.y, area.x + area.width, area.y + area.height))
+            elif self._ping is not None:  # an answer to a ping, or the root's other notices (ignored)
+                self._ping.take(event)
         return boxes

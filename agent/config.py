@@ -58,6 +58,7 @@ class SettleSettings(_Section):
     interval_ms: int = Field(25, ge=1, le=1000)
     stable_frames: int = Field(2, ge=1, le=20)
     effect_ms: int = Field(500, ge=0, le=60_000)
+    ping: bool = True
     hover_first: bool = True
     hover_ms: int = Field(100, ge=0, le=5_000)
     timeout_ms: int = Field(2000, ge=0, le=60_000)

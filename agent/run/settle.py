@@ -52,12 +52,14 @@ from actions.schema import (
     Scroll,
     TripleClick,
 )
+from actions.x11ping import AnswersPings
 from agent.config import SettleSettings
 
 Box = tuple[int, int, int, int]
 _PRESSING = (LeftClick, DoubleClick, TripleClick, RightClick, MiddleClick, Scroll, HScroll)
 _WAITING = ("auto", "events", "poll")  # the modes that wait for the application (hover first included)
 _SLICE_S = 0.05  # longest single wait for drawing, so a stop is noticed promptly
+_ANSWER_QUIETS = 2  # ping: quiet intervals without drawing after the answer that mean "no visible effect"
 _GAP_MS = 2  # events: a pause in drawing this long is worth a capture (it stands if the pause lasts quiet_ms)
 
 
@@ -73,6 +75,7 @@ class SettleResult:
     frames: int
     changed_box: Box | None  # where the screen differs from before the action (left, top, right, bottom)
     first_change_ms: float | None = None  # when a change from before the action was first seen
+    answered_ms: float | None = None  # when the applications pinged after the input had all answered
 
     @property
     def changed(self) -> bool:
@@ -117,11 +120,16 @@ def _on_events(grab: Callable[[], Screenshot], before: Screenshot, cfg: SettleSe
     overlaps the quiet interval; it stands if nothing is drawn during it or for `quiet_ms` after the last
     drawing, and the wait ends once it differs from `before` (or `expect` has passed)."""
     changes.sync()  # the server has processed the input; what it drew so far is queued to us
+    asked = cfg.ping and isinstance(changes, AnswersPings) and changes.ping()  # rule 3's early end
+    answered: float | None = None  # when all pinged applications had answered
     gap = min(_GAP_MS, cfg.quiet_ms)
     drawn, burst = 0.0, None  # the last counted drawing (the input counts, at 0); the first since the last capture
     dirty, frames, shot, box, first = True, 0, before, None, None  # dirty: drawn since the last capture
     while not stop.is_set():
         now = _since(started)
+        if asked and answered is None and changes.answered():  # type: ignore[attr-defined]
+            answered = now
+        limit = expect if answered is None else min(expect, max(answered, drawn) + _ANSWER_QUIETS * cfg.quiet_ms)
         if dirty and now >= drawn + gap:  # drawing paused: look; the quiet interval says whether it holds
             shot, frames, dirty = grab(), frames + 1, False
             box = differs(before, shot, cfg)
@@ -132,18 +140,18 @@ def _on_events(grab: Callable[[], Screenshot], before: Screenshot, cfg: SettleSe
                 first = burst if burst is not None else 0.0  # 0: changed before any drawing was seen
             burst = None
         quiet = now >= drawn + cfg.quiet_ms
-        if not dirty and quiet and (box is not None or now >= expect):
-            return SettleResult(shot, _since(started), True, frames, box, first)
+        if not dirty and quiet and (box is not None or now >= limit):
+            return SettleResult(shot, _since(started), True, frames, box, first, answered)
         if now >= cfg.timeout_ms:
             break
-        wake = drawn + gap if dirty else drawn + cfg.quiet_ms if box is not None or not quiet else expect
+        wake = drawn + gap if dirty else drawn + cfg.quiet_ms if box is not None or not quiet else limit
         if _counts(changes.wait(min(max(min(wake, cfg.timeout_ms) - now, 0) / 1000, _SLICE_S)), before.monitor, cfg):
             drawn, dirty = _since(started), True
             burst = drawn if burst is None else burst
     if dirty:  # cut short (timeout or stop) while drawing went on: the screen as it is now
         shot, frames = grab(), frames + 1
         box = differs(before, shot, cfg)
-    return SettleResult(shot, _since(started), False, frames, box, first)
+    return SettleResult(shot, _since(started), False, frames, box, first, answered)
 
 
 def _counts(boxes: list[Box], monitor: Monitor, cfg: SettleSettings) -> bool:

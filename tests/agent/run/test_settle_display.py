@@ -1,7 +1,9 @@
 """Settling on X DAMAGE against a real X server (Xvfb) and a real Tk app, started once for the module:
 a redraw 200 ms after a click is waited for, a hover highlight is not taken for the click's effect,
 an immediate redraw settles in a few tens of ms on a screen that is then really still (a later
-capture is the same), and a server without DAMAGE falls back to polling."""
+capture is the same), and a server without DAMAGE falls back to polling. Its app draws from timers,
+which the answer to a ping does not cover, so it runs with `settle.ping: false` (the rule without
+it); test_settle_ping_display.py tests the ping."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def ready():
 root.after(0, ready); root.mainloop()
 """
 LATE, FIELD, TICK = (95, 50), (295, 50), (495, 50)
-EVENTS = SettleSettings(mode="events", effect_ms=1000, hover_ms=100)
+EVENTS = SettleSettings(mode="events", effect_ms=1000, hover_ms=100, ping=False)  # effects from timers: no ping
 
 
 @pytest.fixture(scope="module")
