@@ -4,8 +4,9 @@
 mutter sends a frame when the screen changes, the sink keeps only the newest, and `grab` returns the
 newest frame seen (a still screen sends nothing, so the last frame stays current). Since "no new frame"
 is not "nothing changed" while the frames an input causes are still on their way, the computer calls
-`expect_change` after input: the next `grab` waits for those frames to arrive and stop (QUIET_S without
-one), or for NO_FRAME_S when none comes — so settle never takes a half-drawn state for a still screen. The Screenshot's
+`expect_change` after input: the next `grab` waits for those frames to arrive and stop, or a while when
+none comes (both scaled to how late frames come now) — so settle never takes a half-drawn state for a
+still screen. The Screenshot's
 monitor is the stream's place in the layout in physical pixels, its scale physical per logical pixel.
 Not for: input, or setting up the stream (the mutter and portal modules do).
 """
@@ -25,6 +26,7 @@ FIRST_FRAME_S = 10.0
 NO_FRAME_S = 0.2  # after input, how long to wait for a frame at all (a pointer move over nothing sends none)
 QUIET_S = 0.08  # after input, a frame followed by this long without another: the drawing is done
 MAX_WAIT_S = 1.0  # after input, never wait longer (an animation keeps sending frames)
+LATE_FACTOR = 4.0  # no frame within this many usual latencies: none is coming
 
 
 class PipeWireCapture:
@@ -45,6 +47,7 @@ class PipeWireCapture:
         self._lock = threading.Lock()
         self._last: Screenshot | None = None
         self._expected: float | None = None
+        self._latency = 0.03  # running estimate of input-to-frame latency, seconds
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             self.close()
             raise CaptureError(f"the GStreamer pipeline for PipeWire node {node} would not start")
@@ -70,16 +73,27 @@ class PipeWireCapture:
             self._expected = time.monotonic()
 
     def _frames_after(self, since: float) -> None:
-        got = False
+        """Pull the frames input at `since` causes until they stop. The waits scale with how late frames come
+        now (a loaded machine delivers them later and further apart): no frame for max(NO_FRAME_S, 4x the
+        usual input-to-frame latency) means none is coming; after a frame, max(QUIET_S, 1.5x this one's
+        latency) without another means the drawing is done."""
+        quiet = None
         while True:
             now = time.monotonic()
-            budget = min(QUIET_S, since + MAX_WAIT_S - now) if got else since + NO_FRAME_S - now
+            if quiet is None:
+                budget = since + max(NO_FRAME_S, LATE_FACTOR * self._latency) - now
+            else:
+                budget = min(quiet, since + MAX_WAIT_S - now)
             if budget <= 0:
                 return
             sample = self._sink.try_pull_sample(int(budget * self._gst.SECOND))
             if sample is None:
                 return
-            self._last, got = self._screenshot(sample), True
+            self._last = self._screenshot(sample)
+            if quiet is None:
+                latency = time.monotonic() - since
+                self._latency = 0.7 * self._latency + 0.3 * latency
+                quiet = max(QUIET_S, 1.5 * latency)
 
     def frame_geometry(self) -> tuple[float, int, int]:
         """The newest frame's scale (physical per logical pixel), width and height, without pulling a frame."""

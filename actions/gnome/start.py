@@ -52,7 +52,8 @@ def _session(bus: Bus, monitor: int, via: str, token_file: Path | None, say: Say
 
 
 class GnomeCapture:
-    """Capture only, on a screen-cast session of its own (replay's observer captures from its own thread)."""
+    """Capture only, on a screen-cast session of its own (replay's observer captures from its own thread). On
+    the portal path that is a ScreenCast portal session, with its own restore token beside the computer's."""
 
     def __init__(self, monitor: int = 1, via: Via = "auto", token_file: Path | None = None) -> None:
         from actions.gnome.capture import PipeWireCapture
@@ -63,7 +64,9 @@ class GnomeCapture:
             if resolve_via(via, self._bus) == "portal":
                 from actions.gnome.portal import PortalSession
 
-                self._session = PortalSession(self._bus, token_file, devices=False)
+                # a screen-cast session's token is its own: sharing the file would spoil the remote desktop's
+                screencast_token = None if token_file is None else token_file.with_name(token_file.name + "-screencast")
+                self._session = PortalSession(self._bus, screencast_token, devices=False)
             else:
                 from actions.gnome.mutter import ScreenCastOnly
 

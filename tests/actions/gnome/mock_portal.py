@@ -21,7 +21,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
 from actions.gnome.bus import Bus
-from actions.gnome.mutter import MutterSession
+from actions.gnome.mutter import MutterSession, ScreenCastOnly
 
 PORTAL, DESKTOP = "org.freedesktop.portal.Desktop", "/org/freedesktop/portal/desktop"
 RD, SC = "org.freedesktop.portal.RemoteDesktop", "org.freedesktop.portal.ScreenCast"
@@ -33,6 +33,7 @@ conn = open_dbus_connection("SESSION", enable_fds=True)
 conn.send_and_get_reply(message_bus.RequestName(PORTAL, 4))
 sessions: dict[str, MutterSession] = {}
 clipboards: set[str] = set()  # sessions that asked for the clipboard
+screencasts: set[str] = set()  # sessions created through the ScreenCast portal (no input)
 mutter_bus = Bus()
 sending = threading.Lock()  # mutter's clipboard signals are forwarded from another thread
 _send = conn.send
@@ -65,7 +66,10 @@ def respond(msg, results, sender_path):
 
 def start(msg, session_path):
     options = msg.body[-1]
-    mutter = sessions[session_path] = MutterSession(mutter_bus, 1)
+    if session_path in screencasts:  # no input devices for a screen cast alone (they would type a Shift)
+        mutter = sessions[session_path] = ScreenCastOnly(mutter_bus, 1)
+    else:
+        mutter = sessions[session_path] = MutterSession(mutter_bus, 1)
     x, y, w, h = mutter.stream.area
     stream = (mutter.stream.node, {"position": ("(ii)", (x, y)), "size": ("(ii)", (w, h)), "source_type": ("u", 1)})
     results = {"devices": ("u", 3), "streams": ("a(ua{sv})", [stream])}
@@ -128,6 +132,8 @@ def handle(msg):
         return conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownInterface", "s", (wanted,)))
     if member == "CreateSession":
         session = f"{DESKTOP}/session/{sender_path}/{msg.body[0]['session_handle_token'][1]}"
+        if iface == SC:
+            screencasts.add(session)
         return respond(msg, {"session_handle": ("s", session)}, sender_path)
     if member in ("SelectDevices", "SelectSources"):
         options = plain(msg.body[1])

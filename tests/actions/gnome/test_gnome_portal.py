@@ -158,3 +158,31 @@ def test_non_ascii_text_through_the_clipboard_portal(mutter: HeadlessMutter, app
         assert "SetSelection" in methods and "SelectionWrite" in methods
     finally:
         portal.close()
+
+
+def test_replay_verification_captures_through_a_screencast_portal_session(mutter: HeadlessMutter, app: GnomeProbe,
+                                                                          tmp_path: Path) -> None:
+    """Replay's observer opens a ScreenCast-only portal session; its restore token is kept apart from the
+    remote desktop's (one file each), so neither spoils the other's consent."""
+    portal = MockPortal(mutter, 2, tmp_path / "portal.jsonl")
+    state = Path(mutter.env()["XDG_STATE_HOME"]) / "deskpilot"
+    try:
+        (tmp_path / "first").mkdir()
+        proc = run(mutter, tmp_path / "first", STEPS)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        trace_dir = next((tmp_path / "first" / "traces").iterdir())
+        conf = tmp_path / "config.yaml"
+        conf.write_text("screen:\n  backend: gnome\n  gnome_via: portal\n")
+        mark = app.mark()
+        again = subprocess.run([sys.executable, "-m", "agent.cli", "replay", str(trace_dir), "--config", str(conf),
+                                "--trace-dir", str(tmp_path / "again")], capture_output=True, text=True,
+                               env=mutter.env() | {"PYTHONPATH": str(REPO_ROOT)}, cwd=tmp_path, timeout=120)
+        assert again.returncode == 0, again.stdout + again.stderr
+        landed(app, mark)
+        screencast_only = [c for c in portal.calls("SelectSources") if "persist_mode" in c["options"]]
+        assert screencast_only, portal.calls("SelectSources")  # the observer's own session asked to persist
+        tokens = {p.name: p.read_text().strip() for p in state.iterdir()}
+        assert set(tokens) == {"gnome-portal-restore-token", "gnome-portal-restore-token-screencast"}
+        assert len(set(tokens.values())) == 2 and set(tokens.values()) <= set(portal.issued())
+    finally:
+        portal.close()
