@@ -29,6 +29,30 @@ def resolve_via(via: Via, bus: Bus) -> Literal["mutter", "portal"]:
     return "portal" if offers_remote_desktop(bus) else "mutter"
 
 
+def probe(via: Via = "auto") -> Literal["mutter", "portal"]:
+    """Check that the gnome backend can start here — the session bus, the service the path needs, PyGObject
+    with GStreamer's PipeWire source — without opening a session (so no consent dialog). Returns the path;
+    raises `GnomeUnavailable` with one line."""
+    from actions.gnome.gst import import_gst
+    from actions.gnome.mutter import RD_NAME
+
+    bus = Bus()
+    try:
+        path = resolve_via(via, bus)
+        if path == "mutter" and not bus.has_name(RD_NAME):
+            raise GnomeUnavailable("mutter's RemoteDesktop service (org.gnome.Mutter.RemoteDesktop) is not on the "
+                                   "session bus: is this a GNOME Wayland session?")
+        if path == "portal":
+            from actions.gnome.portal import offers_remote_desktop
+
+            if not offers_remote_desktop(bus):
+                raise GnomeUnavailable("xdg-desktop-portal offers no RemoteDesktop portal on the session bus")
+    finally:
+        bus.close()
+    import_gst()
+    return path
+
+
 def open_computer(monitor: int = 1, via: Via = "auto", token_file: Path | None = None,
                   say: Say = print) -> GnomeComputer:
     """The gnome computer on the session bus; `token_file` keeps the portal's restore token."""

@@ -219,7 +219,7 @@ def _play(args: argparse.Namespace, task: str, policy: Any, settings: Settings, 
 
 def _run(args: argparse.Namespace) -> int:
     from agent.run.policy_factory import build_policy, describe
-    from agent.run.runner import build_computer
+    from agent.run.runner import check_desktop
 
     if not args.task.strip():
         raise ConfigError("the task must not be empty: say what to do, e.g. deskpilot run \"open the file menu\"")
@@ -232,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
                               note=_daemon_note(args), view=_view(args))
         if code is not None:
             return code
-    build_computer(settings).close()  # no usable display: say so before a model is loaded
+    check_desktop(settings)  # no usable display: say so before a model is loaded
     policy = build_policy(settings)
     try:  # execute builds its own computer: on a real desktop the window rules, kill key and takeover apply
         return run_watched(args, settings, args.task, policy, Origin(model=describe(settings)))

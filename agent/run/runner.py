@@ -58,6 +58,28 @@ def build_computer(settings: Settings, display: str | None = None) -> Computer:
         raise EnvironmentProblem(f"cannot start the {settings.executor.backend} executor: {exc}") from None
 
 
+def check_desktop(settings: Settings) -> None:
+    """Say now, before a model is loaded, when this desktop cannot be driven (EnvironmentProblem, one line).
+    On GNOME this only probes (a portal session would show its consent dialog once more)."""
+    import os
+
+    from actions.backends import NoBackend, choose_backend
+
+    try:
+        gnome = choose_backend(settings.screen.backend, os.environ) == "gnome"
+    except NoBackend as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    if not gnome:
+        build_computer(settings).close()
+        return
+    from actions.gnome.start import probe
+
+    try:
+        probe(settings.screen.gnome_via)
+    except Exception as exc:  # as in _gnome_computer
+        raise EnvironmentProblem(f"cannot start the gnome backend: {str(exc).splitlines()[0]}") from None
+
+
 def _wayland_computer(settings: Settings) -> Computer | None:
     """The native Wayland computer `screen.backend` asks for in this session, or None for X11."""
     import os

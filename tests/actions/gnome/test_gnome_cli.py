@@ -266,3 +266,16 @@ def test_auto_picks_gnome(mutter: HeadlessMutter, desktop: str, monkeypatch: pyt
     monkeypatch.setenv("XDG_RUNTIME_DIR", mutter.env()["XDG_RUNTIME_DIR"])  # where libwayland finds the socket
     env = mutter.env() | ({"XDG_CURRENT_DESKTOP": desktop} if desktop else {})
     assert choose_backend("auto", env) == "gnome"
+
+
+def test_the_early_check_probes_without_opening_a_session(mutter: HeadlessMutter,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`deskpilot run` checks the desktop before loading a model; on GNOME that must not open a session (on a
+    portal it would show the consent dialog a second time), yet must name what is missing."""
+    from actions.gnome.bus import GnomeUnavailable
+    from actions.gnome.start import probe
+
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", mutter.env()["DBUS_SESSION_BUS_ADDRESS"])
+    assert probe("mutter") == "mutter"
+    with pytest.raises(GnomeUnavailable, match="no RemoteDesktop portal"):
+        probe("portal")
