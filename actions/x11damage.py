@@ -60,8 +60,9 @@ class DamageWatch:
         self._drain()  # creating the Damage reports the whole screen once
         self._ping: AppPing | None = None
 
-    def ping(self) -> bool:
-        """Ping the applications under the pointer and with focus (actions.x11ping); False: none can be asked."""
+    def ping(self, skip: tuple[str, ...] = ()) -> bool:
+        """Ping the applications under the pointer and with focus (actions.x11ping), but those whose WM_CLASS
+        is in `skip`; False: not all of them can be asked, none was."""
         if self._ping is None:
             from Xlib.error import XError
 
@@ -69,7 +70,7 @@ class DamageWatch:
                 self._ping = AppPing(self._d)
             except XError:  # pragma: no cover - selecting SubstructureNotify on the root is always allowed
                 return False
-        return self._ping.send()
+        return self._ping.send(skip)
 
     def answered(self) -> bool:
         """Whether all applications pinged last have answered (as far as `wait` has read)."""

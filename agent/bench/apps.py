@@ -1,10 +1,11 @@
-"""`python -m agent.bench.apps`: settling on real applications, events (X DAMAGE) against polling.
+"""`python -m agent.bench.apps`: settling on real applications, events (X DAMAGE) with and without the
+applications' answers to pings (settle.ping), against polling.
 
 Starts a private Xvfb (1920×1080 by default) with openbox, then for each application — Mousepad
 (GTK 3) and Chromium (a local form page, app mode) — runs the same scripted actions through the
 real runner (gate, pyautogui executor, hover first, settle, trace) with `settle.mode: events` and
-with `settle.mode: poll`, alternating rounds on the same running app, and reports per action kind
-the median settle and hover times and how often the screen changed. Needs Xvfb, openbox, xdotool
+`ping: true` ("ping"), `events` and `ping: false`, and `poll`, in turn on the same running app, and
+reports per action kind the median settle and hover times and how often the screen changed. Needs Xvfb, openbox, xdotool
 and the applications (Debian: mousepad, chromium); an application that is missing is skipped.
 Not for: the sandbox benchmark against fixed sleeps (`deskpilot bench settle`).
 """
@@ -33,6 +34,9 @@ button{position:absolute;left:40px;top:340px;width:120px;height:32px}</style></h
 <input id="a" style="top:40px"><input id="b" style="top:110px"><input id="c" style="top:180px">
 <input id="d" style="top:250px"><button onclick="document.title='sent '+Date.now()">Send</button>
 </body></html>"""
+# The settle variants compared, each round in turn on the same running app.
+VARIANTS: dict[str, dict[str, Any]] = {"ping": {"mode": "events", "ping": True},  # events + _NET_WM_PING answers
+                                       "events": {"mode": "events", "ping": False}, "poll": {"mode": "poll"}}
 FIELDS = {"a": (250, 54), "b": (250, 124), "c": (250, 194), "d": (250, 264)}  # CSS px of each field's centre
 
 
@@ -149,10 +153,10 @@ def bench_apps(settings: Settings, size: tuple[int, int], rounds: int, apps: tup
                     out[name] = f"skipped: {name} is not installed"
                     continue
                 with app(desk, name) as steps:
-                    per: dict[str, dict[str, list[Any]]] = {"events": {}, "poll": {}}
+                    per: dict[str, dict[str, list[Any]]] = {mode: {} for mode in VARIANTS}
                     for _ in range(rounds):
-                        for mode in ("events", "poll"):
-                            cfg = base.model_copy(update={"settle": base.settle.model_copy(update={"mode": mode})})
+                        for mode, variant in VARIANTS.items():
+                            cfg = base.model_copy(update={"settle": base.settle.model_copy(update=variant)})
                             trace_dir, _ = run_steps(cfg, steps)
                             for step in read_trace(trace_dir).steps:
                                 if step.action is not None:

@@ -120,7 +120,7 @@ def _on_events(grab: Callable[[], Screenshot], before: Screenshot, cfg: SettleSe
     overlaps the quiet interval; it stands if nothing is drawn during it or for `quiet_ms` after the last
     drawing, and the wait ends once it differs from `before` (or `expect` has passed)."""
     changes.sync()  # the server has processed the input; what it drew so far is queued to us
-    asked = cfg.ping and isinstance(changes, AnswersPings) and changes.ping()  # rule 3's early end
+    asked = cfg.ping and isinstance(changes, AnswersPings) and changes.ping(tuple(cfg.ping_skip))  # rule 3's early end
     answered: float | None = None  # when all pinged applications had answered
     gap = min(_GAP_MS, cfg.quiet_ms)
     drawn, burst = 0.0, None  # the last counted drawing (the input counts, at 0); the first since the last capture

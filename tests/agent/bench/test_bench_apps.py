@@ -34,7 +34,7 @@ MISSING = available() or next((f"{p} is not installed" for p in ("openbox", "mou
 @pytest.mark.skipif(bool(MISSING), reason=str(MISSING))
 def test_mousepad_settles_on_events_and_by_polling() -> None:
     result = apps.bench_apps(load_settings(None), (1280, 800), 1, ("mousepad",))
-    for mode in ("events", "poll"):
+    for mode in ("ping", "events", "poll"):
         kinds = result["mousepad"][mode]
         assert kinds["type"]["changed"] == kinds["type"]["n"] == 2  # the typed text showed, both times
         assert kinds["all"]["n"] == 9 and kinds["changed_only"]["settle_ms"] > 0

@@ -35,7 +35,7 @@ class Answering(Timeline):
         super().__init__(draws)  # type: ignore[arg-type]
         self.answer_ms, self.askable, self.pinged_at, self.pings = answer_ms, askable, None, 0
 
-    def ping(self) -> bool:
+    def ping(self, skip: tuple[str, ...] = ()) -> bool:
         self.pings += 1
         self.pinged_at = self._now()
         return self.askable

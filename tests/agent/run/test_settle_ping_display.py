@@ -2,8 +2,10 @@
 once for the module: a redraw after 200 ms of synchronous work in the click handler is waited for (the
 answer comes after the work); a click without effect, and pointing at a target without a hover
 highlight, end in well under effect_ms / hover_ms; a hover highlight is still not the effect; a window
-that ignores pings costs effect_ms as before. And what the answer does not cover: a redraw from a timer
-200 ms after the click is not waited for (settling ends first, the redraw comes later)."""
+that ignores pings costs effect_ms as before, and so does one with an X client in a child process (it
+is not asked: Chromium's GPU process draws for the browser process that answers). And what the answer
+does not cover: a redraw from a timer 200 ms after the click is not waited for (settling ends first,
+the redraw comes later)."""
 
 from __future__ import annotations
 
@@ -62,7 +64,27 @@ w.map(); d.sync(); open(sys.argv[1], "w").write("ready")
 while True:
     d.next_event()
 """
-BUSY, TIMER, NOTHING, FIELD, IGNORES = (80, 50), (220, 50), (360, 50), (500, 50), (850, 70)
+# A client that answers pings but has another X client in a child process (as Chromium's GPU process
+# draws for its browser process): its answer says nothing about its drawing, so it is not asked.
+SPLIT = """
+import subprocess, sys
+from Xlib import X, Xatom, display
+d = display.Display(); s = d.screen()
+w = s.root.create_window(700, 200, 300, 100, 0, s.root_depth, background_pixel=s.white_pixel,
+                         event_mask=X.ButtonPressMask | X.ExposureMask)
+protocols, ping = d.intern_atom("WM_PROTOCOLS"), d.intern_atom("_NET_WM_PING")
+w.change_property(protocols, Xatom.ATOM, 32, [ping])
+child = subprocess.Popen([sys.executable, "-c", "import time; from Xlib import display; d = display.Display(); "
+                          "d.sync(); open(" + repr(sys.argv[1]) + ", 'w').write('ready'); time.sleep(600)"])
+w.map(); d.sync()
+while True:
+    e = d.next_event()
+    if e.type == X.ClientMessage and e.data[1][0] == ping:  # answer, as a toolkit does
+        e.window = s.root
+        s.root.send_event(e, event_mask=X.SubstructureNotifyMask | X.SubstructureRedirectMask)
+        d.flush()
+"""
+BUSY, TIMER, NOTHING, FIELD, IGNORES, SPLITS = (80, 50), (220, 50), (360, 50), (500, 50), (850, 70), (850, 250)
 PING = SettleSettings(mode="events", effect_ms=1000, hover_ms=100, ping=True)
 
 
@@ -74,12 +96,13 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("settle-ping")
     (tmp / "app.py").write_text(APP, encoding="utf-8")
     (tmp / "deaf.py").write_text(DEAF, encoding="utf-8")
+    (tmp / "split.py").write_text(SPLIT, encoding="utf-8")
     with Xvfb(screens=((1280, 800),)) as server, pointing_at(server.display):
         procs = [subprocess.Popen([sys.executable, str(tmp / f"{name}.py"), str(tmp / f"{name}.ready")],
-                                  env=server.env()) for name in ("app", "deaf")]
+                                  env=server.env()) for name in ("app", "deaf", "split")]
         try:
             deadline = time.monotonic() + 15
-            while not all((tmp / f"{name}.ready").exists() for name in ("app", "deaf")):
+            while not all((tmp / f"{name}.ready").exists() for name in ("app", "deaf", "split")):
                 assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, "an app did not start"
                 time.sleep(0.02)
             computer = build_computer(load_settings(None), server.display)
@@ -88,7 +111,7 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             yield computer
             computer.close()
         finally:
-            for proc in procs:
+            for proc in procs:  # the split client's child goes with the X server
                 proc.terminate()
                 proc.wait(timeout=5)
 
@@ -145,4 +168,17 @@ def test_an_app_that_ignores_pings_costs_effect_ms(desktop: Any) -> None:
     cfg = PING.model_copy(update={"effect_ms": 400})
     _, result = click_and_settle(desktop, IGNORES, cfg)
     assert result.stable and not result.changed and result.answered_ms is None and 400 <= result.ms < 550
+    desktop.move((900, 600))
+
+
+def test_an_app_drawing_from_another_process_is_not_asked(desktop: Any) -> None:
+    changes = screen_changes(desktop, PING)
+    assert changes is not None
+    for at, asked in ((NOTHING, True), (SPLITS, False), (NOTHING, True)):
+        desktop.move(at)
+        changes.sync()
+        assert changes.ping() is asked, at  # type: ignore[attr-defined]
+    time.sleep(0.3)
+    _, result = click_and_settle(desktop, SPLITS, PING.model_copy(update={"effect_ms": 400}))
+    assert not result.changed and result.answered_ms is None and 400 <= result.ms < 550
     desktop.move((900, 600))
