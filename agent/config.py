@@ -59,6 +59,7 @@ class SettleSettings(_Section):
     stable_frames: int = Field(2, ge=1, le=20)
     effect_ms: int = Field(500, ge=0, le=60_000)
     ping: bool = True
+    ping_quiet_ms: int = Field(40, ge=1, le=1000)
     ping_skip: list[str] = Field(default_factory=lambda: ["firefox", "firefox-esr", "thunderbird"])
     hover_first: bool = True
     hover_ms: int = Field(100, ge=0, le=5_000)

@@ -11,7 +11,12 @@ The rule, in order (`mode: auto` settles on events where the display reports dra
    hundreds to react to the click — never passes for the click's effect.
 3. Wait for the effect: until the screen differs from the baseline, keep waiting, up to `effect_ms`
    (an application slow to react, a dialog that takes time to open). An action without any visible
-   effect therefore costs `effect_ms`; with one, only as long as the application takes.
+   effect therefore costs `effect_ms`; with one, only as long as the application takes. Unless
+   (`ping`, events only) the applications under the pointer and with focus answer a _NET_WM_PING sent
+   after the round trip (actions.x11ping): their answer means they have dispatched the input, so no
+   drawing for `ping_quiet_ms` after it (and after any later drawing) ends the wait with "no visible
+   effect", and the hover wait of rule 2 likewise. Work a handler only started (a timer, an idle
+   callback, another process) is not covered; applications drawing from another process are not asked.
 4. Then still. Events (`auto`/`events`, X11 DAMAGE through actions.x11damage): no drawing anywhere on
    the monitor for `quiet_ms`, then one capture; drawing during that capture means wait again. The
    capture, not the drawing, decides whether the screen changed: a redraw that leaves the pixels as
@@ -59,7 +64,6 @@ Box = tuple[int, int, int, int]
 _PRESSING = (LeftClick, DoubleClick, TripleClick, RightClick, MiddleClick, Scroll, HScroll)
 _WAITING = ("auto", "events", "poll")  # the modes that wait for the application (hover first included)
 _SLICE_S = 0.05  # longest single wait for drawing, so a stop is noticed promptly
-_ANSWER_QUIETS = 2  # ping: quiet intervals without drawing after the answer that mean "no visible effect"
 _GAP_MS = 2  # events: a pause in drawing this long is worth a capture (it stands if the pause lasts quiet_ms)
 
 
@@ -129,7 +133,7 @@ def _on_events(grab: Callable[[], Screenshot], before: Screenshot, cfg: SettleSe
         now = _since(started)
         if asked and answered is None and changes.answered():  # type: ignore[attr-defined]
             answered = now
-        limit = expect if answered is None else min(expect, max(answered, drawn) + _ANSWER_QUIETS * cfg.quiet_ms)
+        limit = expect if answered is None else min(expect, max(answered, drawn) + cfg.ping_quiet_ms)
         if dirty and now >= drawn + gap:  # drawing paused: look; the quiet interval says whether it holds
             shot, frames, dirty = grab(), frames + 1, False
             box = differs(before, shot, cfg)
