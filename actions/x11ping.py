@@ -25,7 +25,8 @@ input focus; it pings none (returns False) where either of them has no ICCCM cli
 override-redirect menu, say), so the caller keeps its slower rule. A top-level is pinged when it
 has WM_PROTOCOLS at all: GTK, Qt and Chromium list `_NET_WM_PING`, Tk 8.6 answers without listing
 it, and ICCCM clients ignore protocols they do not know (they then never answer: the caller's bound
-decides). Measured on Xvfb with Tk: the answer comes 0.2 ms after the ping.
+decides). Measured on Xvfb: Tk answers 0.2 ms after the ping, Mousepad (GTK 3) about as fast;
+FeatherPad (Qt 5.15, under openbox) never answered, so it keeps the caller's slower rule.
 Not for: deciding when the screen is settled (agent.run.settle), drawing notices (actions.x11damage).
 """
 
