@@ -122,3 +122,19 @@ def test_the_hover_wait_ends_at_the_answer_too() -> None:
         hovered = hover_first(LeftClick(coordinate=(100, 45)), shot, t, Placement(shot.monitor),  # type: ignore[arg-type]
                               cfg, changes=t)
         assert hovered is not None and least <= (time.perf_counter() - started) * 1000 < most and t.pings == 1
+
+
+def test_a_descendant_process_is_found_through_proc() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from actions.x11ping import _descends
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert _descends(child.pid, os.getpid()) and not _descends(os.getpid(), child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not _descends(child.pid, os.getpid())  # gone: it draws nothing
