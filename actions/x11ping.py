@@ -22,7 +22,10 @@ Where X-Resource or local PIDs are missing nobody is asked.
 `AppPing` works on a connection it is given (actions.x11damage's own, so one `select` waits for
 drawing and answers alike). `send()` pings the client top-levels under the pointer and with the
 input focus; it pings none (returns False) where either of them has no ICCCM client window (an
-override-redirect menu, say), so the caller keeps its slower rule. A top-level is pinged when it
+override-redirect menu, say), so the caller keeps its slower rule. Nor does an answer count when a
+top-level window was created, mapped, unmapped, reparented or destroyed after the ping was sent (a
+dialog the handler opened: its window manager maps it and it draws after the answer), so
+`answered()` stays False for that action and the caller keeps its slower rule. A top-level is pinged when it
 has WM_PROTOCOLS at all: GTK, Qt and Chromium list `_NET_WM_PING`, Tk 8.6 answers without listing
 it, and ICCCM clients ignore protocols they do not know (they then never answer: the caller's bound
 decides). Measured on Xvfb: Tk answers 0.2 ms after the ping, Mousepad (GTK 3) about as fast;
@@ -64,6 +67,7 @@ class AppPing:
         self._serial = _FIRST
         self._pending: set[tuple[int, int]] = set()  # (timestamp, client window) not answered yet
         self.sent = False
+        self.windows_changed = False  # a top-level came, went or was (un)mapped since the last send()
         self._clients: dict[int, Any] = {}  # top-level id -> its client window (found once; dropped when
         # the root reports a window destroyed or reparented)
         self._trust: dict[int, tuple[float, bool]] = {}  # client window id -> (when, whether answers count)
@@ -74,7 +78,7 @@ class AppPing:
         from Xlib import protocol
         from Xlib.error import XError
 
-        self._pending, self.sent = set(), False
+        self._pending, self.sent, self.windows_changed = set(), False, False
         clients = {}
         try:
             for top in self._tops():
@@ -95,14 +99,16 @@ class AppPing:
         return self.sent
 
     def answered(self) -> bool:
-        return self.sent and not self._pending
+        return self.sent and not self._pending and not self.windows_changed
 
     def take(self, event: Any) -> bool:
         """Whether `event` is the answer to one of our pings (then it is noted)."""
         from Xlib import X
 
-        if event.type in (X.DestroyNotify, X.ReparentNotify):  # a top-level came or went: look again
-            self._clients.clear()
+        if event.type in (X.CreateNotify, X.MapNotify, X.UnmapNotify, X.DestroyNotify, X.ReparentNotify):
+            self.windows_changed = True  # a window the input opened or closed draws on its own time
+            if event.type in (X.DestroyNotify, X.ReparentNotify):  # a top-level came or went: look again
+                self._clients.clear()
             return False
         if event.type != X.ClientMessage or event.client_type != self._protocols:
             return False

@@ -138,3 +138,24 @@ def test_a_descendant_process_is_found_through_proc() -> None:
         child.kill()
         child.wait()
     assert not _descends(child.pid, os.getpid())  # gone: it draws nothing
+
+
+def test_a_window_opened_or_closed_after_the_ping_voids_the_answer() -> None:
+    """A dialog the handler opened is mapped by the window manager and draws after the application's
+    answer: any top-level created, mapped, unmapped, reparented or destroyed since the ping voids it."""
+    from types import SimpleNamespace
+
+    from Xlib import X
+
+    from actions.x11ping import AppPing
+
+    ping = AppPing.__new__(AppPing)
+    ping._protocols, ping._ping, ping._clients = 1, 2, {}
+    for kind in (X.CreateNotify, X.MapNotify, X.UnmapNotify, X.DestroyNotify, X.ReparentNotify):
+        ping._pending, ping.sent, ping.windows_changed = {(7, 9)}, True, False
+        answer = SimpleNamespace(type=X.ClientMessage, client_type=1, data=(32, [2, 7, 9, 0, 0]))
+        assert ping.take(answer) and ping.answered()
+        assert not ping.take(SimpleNamespace(type=kind))
+        assert not ping.answered(), kind
+    ping._pending, ping.sent, ping.windows_changed = set(), True, False
+    assert not ping.take(SimpleNamespace(type=X.ConfigureNotify)) and ping.answered()  # a move is no new window
