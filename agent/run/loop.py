@@ -79,6 +79,7 @@ def run_task(task: str, agent: Agent, origin: Origin | None = None) -> RunResult
     agent.trace.header((origin or Origin()).header(task, agent.policy.name, _geometry(shot)))
     progress = _Progress(0, shot)
     try:
+        screen_changes(agent.computer, agent.settings.settle)  # settle.mode: events without them stops here
         result = _steps(task, agent, shot, capture_ms, progress)
     except KeyboardInterrupt:
         result = RunResult("cancelled", "interrupted (Ctrl-C)", progress.steps)

@@ -190,3 +190,11 @@ def test_dry_run_records_who_would_be_asked_without_asking(tmp_path: Path) -> No
     assert result.status == "success" and fake.calls == [] and confirmer.asked == 0
     step = read_trace(tmp_path / "trace").steps[0]
     assert step.outcome.status == "dry_run" and "would need confirmation" in step.outcome.detail
+
+
+def test_settle_mode_events_without_drawing_notices_stops_before_the_first_action(tmp_path: Path) -> None:
+    settings = load_settings(None, {"settle.mode": "events"})
+    result, fake = run(tmp_path, ScriptedPolicy(acts(CLICK)), settings=settings)
+    assert (result.status, result.steps, fake.calls) == ("error", 0, [])
+    assert "settle.mode: events needs the X DAMAGE extension" in result.reason and "\n" not in result.reason
+    assert read_trace(tmp_path / "trace").end.status == "error"
