@@ -12,7 +12,10 @@ pressed while the agent is not acting (a key while it clicks or drags somewhere 
 no keys), or the pointer moving while the agent is not moving it (a `type`, a `key` or a click where
 the pointer already is moves nothing) to anywhere but where the agent left it. Through XTest, a
 button press, or a motion, within the grace after the agent's own pointer input is taken for the
-agent's. A foreign event pauses the run (`control.Pause`); only the resume hotkey,
+agent's — but a motion excused only by that grace, not by its place, is checked again once the grace
+has passed: if the pointer then rests anywhere but where the agent left it, a person moved it (the
+grace must not hide a move that came just after the agent's own). A foreign event pauses the run
+(`control.Pause`); only the resume hotkey,
 SIGUSR1 or `Pause.resume` ends the pause. Key releases are ignored, so letting go of the resume
 hotkey does not pause again; while a person answers a confirmation the monitor is `suspended`, and
 just after (and after a resume) the ledger is `quiet`.
@@ -114,8 +117,21 @@ class InputLedger:
             now = self.clock()
             if self._moving > 0 or now < self._late_motion_until or now < self._quiet_until:
                 return True
-            p = self._pointer
-            return p is not None and abs(p[0] - x) <= TOLERANCE_PX and abs(p[1] - y) <= TOLERANCE_PX
+            return self._left_at(x, y)
+
+    def only_by_grace(self, x: int, y: int) -> float | None:
+        """Seconds left of the late-motion grace when that grace alone explains a motion to (x, y) now (the
+        agent is not moving the pointer, no person's answer is being excused, and (x, y) is not where the
+        agent left it); None otherwise."""
+        with self._lock:
+            now = self.clock()
+            if self._moving > 0 or now < self._quiet_until or now >= self._late_motion_until or self._left_at(x, y):
+                return None
+            return self._late_motion_until - now
+
+    def _left_at(self, x: int, y: int) -> bool:
+        p = self._pointer
+        return p is not None and abs(p[0] - x) <= TOLERANCE_PX and abs(p[1] - y) <= TOLERANCE_PX
 
 
 class TakeoverMonitor:
@@ -126,9 +142,29 @@ class TakeoverMonitor:
         self._suspended = 0
         self._mouse: Any = None
         self._devices: Any = None
+        self._recheck: threading.Timer | None = None
 
     def on_move(self, x: int, y: int, *_: object) -> None:
-        if not self._ignoring() and not self.ledger.explains_motion(int(x), int(y)):
+        if self._ignoring():
+            return
+        if not self.ledger.explains_motion(int(x), int(y)):
+            self.pause.pause(f"the pointer moved to ({int(x)}, {int(y)})")
+            return
+        left = self.ledger.only_by_grace(int(x), int(y))
+        if left is not None and self.pointer is not None and (self._recheck is None or not self._recheck.is_alive()):
+            self._recheck = threading.Timer(left + 0.01, self._where_it_rests)
+            self._recheck.daemon = True
+            self._recheck.start()
+
+    def _where_it_rests(self) -> None:
+        """After the grace: the pointer must rest where the agent left it (or be the agent's doing again)."""
+        if self._ignoring() or self.pointer is None:
+            return
+        try:
+            x, y = self.pointer()
+        except Exception:  # the display is gone: nothing to judge
+            return
+        if not self.ledger.explains_motion(int(x), int(y)):
             self.pause.pause(f"the pointer moved to ({int(x)}, {int(y)})")
 
     def on_click(self, x: int, y: int, button: object, pressed: bool, *_: object) -> None:
@@ -180,6 +216,8 @@ class TakeoverMonitor:
             self._devices = None
 
     def stop(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
         if self._devices is not None:
             self._devices.stop()
             self._devices = None

@@ -84,3 +84,25 @@ def test_late_keys_of_the_agents_typing_are_its_own() -> None:
     clock.now += 0.1
     mon.on_key(True)
     assert not pause.paused
+
+
+def test_a_move_hidden_in_the_grace_after_the_agents_click_is_caught_where_the_pointer_rests() -> None:
+    """A person's XTest move (xdotool, VNC) just after the agent's click is excused by the late-motion grace;
+    once the grace has passed the pointer must rest where the agent left it, or the run pauses."""
+    import time
+
+    for rests_at, paused in (((700, 500), True), ((400, 400), False)):
+        pause = Pause()
+        ledger = InputLedger(grace_s=0.05)
+        mon = TakeoverMonitor(pause, ledger, lambda at=rests_at: at)
+        with ledger.acting(pointer_after=(400, 400)):  # the agent's click at (400, 400)
+            pass
+        mon.on_move(*rests_at)  # within the grace: the agent's late motion, or a person's
+        assert not pause.paused
+        deadline = time.monotonic() + 2
+        while not pause.paused and time.monotonic() < deadline and (paused or time.monotonic() < deadline - 1.8):
+            time.sleep(0.01)
+        assert pause.paused == paused, rests_at
+        if paused:
+            assert "(700, 500)" in pause.reason
+        mon.stop()
