@@ -5,6 +5,8 @@ What it is for:
     * ``HeadlessSway`` starts sway as the unprivileged user ``nobody`` (sway refuses root) with the pixman
       renderer and N headless outputs laid out as given, in its own runtime directory; ``env()`` is what a
       client needs (WAYLAND_DISPLAY, XDG_RUNTIME_DIR, no DISPLAY).
+    * ``script``, ``EVERY_ACTION`` and ``assert_every_action_landed``: the CLI tests' task of every action (on
+      wlroots and on GNOME) and the check that the probe window logged each of them.
     * ``ProbeApp`` runs tests/actions/wayland/gtk_probe_app.py under Debian's /usr/bin/python3, fullscreen on
       an output, and reads the events it logs.
 
@@ -26,6 +28,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -165,3 +169,59 @@ class ProbeApp:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+# Shared by the wlroots and GNOME CLI tests: one script of every action, and what the probe must log.
+def script(tmp_path: Path, steps: list[dict], name: str = "task.yaml", task: str = "wayland probe") -> Path:
+    """A task script of `steps` in `tmp_path`."""
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({"task": task, "steps": steps}, allow_unicode=True))
+    return path
+
+
+TEXT = "Hé 中文 ✓ ß/@"
+EVERY_ACTION = [
+    {"action": "left_click", "coordinate": [100, 100]},
+    {"action": "right_click", "coordinate": [300, 140]},
+    {"action": "middle_click", "coordinate": [500, 180]},
+    {"action": "double_click", "coordinate": [700, 220]},
+    {"action": "triple_click", "coordinate": [900, 260]},
+    {"action": "mouse_move", "coordinate": [640, 500]},
+    {"action": "left_click_drag", "start_coordinate": [200, 600], "coordinate": [600, 700]},
+    {"action": "scroll", "pixels": -3, "coordinate": [400, 400]},
+    {"action": "hscroll", "pixels": 2, "coordinate": [410, 410]},
+    {"action": "type", "text": TEXT},
+    {"action": "key", "keys": ["ctrl", "shift", "t"]},
+    {"action": "key", "keys": ["tab"]},
+    {"action": "wait", "time": 0},
+    {"action": "terminate", "status": "success"},
+]
+
+
+def typed(events: list[dict]) -> str:
+    """What arrived as text: characters of keys pressed without Ctrl or Alt, and what Ctrl+V pasted."""
+    out = []
+    for e in events:
+        if e["e"] == "paste":
+            out.append(e["text"])
+        elif e["e"] == "key" and e["char"] and not {"ctrl", "alt"} & set(e["mods"]):
+            out.append(e["char"])
+    return "".join(out)
+
+
+def assert_every_action_landed(events: list[dict]) -> None:
+    """The probe window logged every action of EVERY_ACTION where and as it was sent."""
+    presses = [(e["x"], e["y"], e["button"], e["n"]) for e in events if e["e"] == "press"]
+    assert (100, 100, 1, 1) in presses and (300, 140, 3, 1) in presses and (500, 180, 2, 1) in presses
+    assert (700, 220, 1, 2) in presses and (900, 260, 1, 3) in presses
+    assert any(e["e"] == "motion" and (e["x"], e["y"]) == (640, 500) for e in events)
+    drags = [(e["x"], e["y"]) for e in events if e["e"] == "drag"]
+    assert (200, 600, 1, 1) in presses and drags and drags[-1] == (600, 700)
+    assert any(e["e"] == "release" and (e["x"], e["y"]) == (600, 700) for e in events)
+    scrolls = [(e["x"], e["y"], e["dx"], e["dy"]) for e in events if e["e"] == "scroll"]
+    assert sum(s[3] for s in scrolls if s[:2] == (400, 400)) == -3
+    assert sum(s[2] for s in scrolls if s[:2] == (410, 410)) == 2
+    assert typed(events).startswith(TEXT), [e for e in events if e["e"] in ("paste", "key")]
+    keys = [e for e in events if e["e"] == "key"]
+    assert any(e["name"].lower() == "t" and set(e["mods"]) == {"ctrl", "shift"} for e in keys)
+    assert any(e["name"] == "Tab" for e in keys)

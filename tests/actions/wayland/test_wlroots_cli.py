@@ -18,8 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from wayland_helpers import REPO_ROOT, HeadlessSway, ProbeApp, sway_skip_reason
+from wayland_helpers import (
+    EVERY_ACTION,
+    REPO_ROOT,
+    HeadlessSway,
+    ProbeApp,
+    assert_every_action_landed,
+    script,
+    sway_skip_reason,
+)
 
 from agent.traces.store import read_trace
 
@@ -50,48 +57,6 @@ def replay(sway: HeadlessSway, target: Path, tmp_path: Path, config: str = "") -
     return subprocess.run([sys.executable, "-m", "agent.cli", "replay", str(target), "--config", str(conf),
                            "--trace-dir", str(tmp_path / "traces")], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=180)
-
-
-def script(tmp_path: Path, steps: list[dict], name: str = "task.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump({"task": "wayland probe", "steps": steps}, allow_unicode=True))
-    return path
-
-
-TEXT = "Hé 中文 ✓ ß/@"
-EVERY_ACTION = [
-    {"action": "left_click", "coordinate": [100, 100]},
-    {"action": "right_click", "coordinate": [300, 140]},
-    {"action": "middle_click", "coordinate": [500, 180]},
-    {"action": "double_click", "coordinate": [700, 220]},
-    {"action": "triple_click", "coordinate": [900, 260]},
-    {"action": "mouse_move", "coordinate": [640, 500]},
-    {"action": "left_click_drag", "start_coordinate": [200, 600], "coordinate": [600, 700]},
-    {"action": "scroll", "pixels": -3, "coordinate": [400, 400]},
-    {"action": "hscroll", "pixels": 2, "coordinate": [410, 410]},
-    {"action": "type", "text": TEXT},
-    {"action": "key", "keys": ["ctrl", "shift", "t"]},
-    {"action": "key", "keys": ["tab"]},
-    {"action": "wait", "time": 0},
-    {"action": "terminate", "status": "success"},
-]
-
-
-def assert_every_action_landed(events: list[dict]) -> None:
-    presses = [(e["x"], e["y"], e["button"], e["n"]) for e in events if e["e"] == "press"]
-    assert (100, 100, 1, 1) in presses and (300, 140, 3, 1) in presses and (500, 180, 2, 1) in presses
-    assert (700, 220, 1, 2) in presses and (900, 260, 1, 3) in presses
-    assert any(e["e"] == "motion" and (e["x"], e["y"]) == (640, 500) for e in events)
-    drags = [(e["x"], e["y"]) for e in events if e["e"] == "drag"]
-    assert (200, 600, 1, 1) in presses and drags and drags[-1] == (600, 700)
-    assert any(e["e"] == "release" and (e["x"], e["y"]) == (600, 700) for e in events)
-    scrolls = [(e["x"], e["y"], e["dx"], e["dy"]) for e in events if e["e"] == "scroll"]
-    assert sum(s[3] for s in scrolls if s[:2] == (400, 400)) == -3
-    assert sum(s[2] for s in scrolls if s[:2] == (410, 410)) == 2
-    keys = [e for e in events if e["e"] == "key"]
-    assert "".join(e["char"] for e in keys if not e["mods"] and e["char"]) .startswith(TEXT)
-    assert any(e["name"] == "t" and set(e["mods"]) == {"ctrl", "shift"} for e in keys)
-    assert any(e["name"] == "Tab" for e in keys)
 
 
 def test_every_action_lands_and_the_trace_replays_verified(sway: HeadlessSway, apps: tuple, tmp_path: Path) -> None:
