@@ -106,6 +106,15 @@ class Screenshot:
         return 0 <= x < self.monitor.width and 0 <= y < self.monitor.height
 
 
+DRAG_STEPS = 8  # intermediate pointer positions of a drag: toolkits track the motion, not only its ends
+
+
+def drag_path(start: Point, end: Point, steps: int = DRAG_STEPS) -> list[Point]:
+    """The pointer positions of a drag after its start, evenly spaced, the last one `end`."""
+    return [(start[0] + (end[0] - start[0]) * i // steps, start[1] + (end[1] - start[1]) * i // steps)
+            for i in range(1, steps + 1)]
+
+
 def to_desktop(point: Point, monitor: Monitor, scale: float = 1.0) -> Point:
     """Map a screen point (pixels of the monitor's image) to input-device coordinates.
 

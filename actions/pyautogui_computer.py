@@ -11,23 +11,22 @@ the step instead of being skipped. Screenshots come from mss (pyautogui's own sh
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from actions.capture import MssCapture
-from actions.computer import Button, Keyboard, ScreenChanges
-from actions.geometry import Point, Screenshot
+from actions.computer import Button
+from actions.executor import CaptureAndKeyboard, platform_keyboard
+from actions.geometry import Point, drag_path
 from actions.x11keymap import KeyNotPressable
 
 _PYAUTOGUI_KEYS: dict[str, str] = {
     "super": "winleft", "menu": "apps", "scrolllock": "scrolllock", "printscreen": "printscreen",
 }
-DRAG_STEPS = 8
 
 __all__ = ["KeyNotPressable", "PyAutoGuiComputer"]
 
 
-class PyAutoGuiComputer:
+class PyAutoGuiComputer(CaptureAndKeyboard):
     def __init__(self, capture: MssCapture, pause: float = 0.0) -> None:
         import pyautogui
 
@@ -35,18 +34,7 @@ class PyAutoGuiComputer:
         self._gui = pyautogui
         pyautogui.PAUSE = pause
         pyautogui.FAILSAFE = False  # every pixel is a legitimate target; see the module docstring
-        self._capture = capture
-        self._keyboard: Keyboard = PyAutoGuiKeys(pyautogui)
-        if sys.platform.startswith("linux"):
-            from actions.x11keyboard import X11Keyboard
-
-            self._keyboard = X11Keyboard()
-
-    def screenshot(self) -> Screenshot:
-        return self._capture.grab()
-
-    def screen_changes(self) -> ScreenChanges | None:
-        return self._capture.screen_changes()
+        super().__init__(capture, platform_keyboard(lambda: PyAutoGuiKeys(pyautogui)))
 
     def move(self, to: Point) -> None:
         self._gui.moveTo(*to)
@@ -61,8 +49,8 @@ class PyAutoGuiComputer:
             gui.moveTo(*start)
         x0, y0 = gui.position()
         gui.mouseDown(button="left")
-        for i in range(1, DRAG_STEPS + 1):  # intermediate motion: widgets track B1-Motion
-            gui.moveTo(x0 + (end[0] - x0) * i // DRAG_STEPS, y0 + (end[1] - y0) * i // DRAG_STEPS)
+        for point in drag_path((x0, y0), end):
+            gui.moveTo(*point)
         gui.mouseUp(button="left")
 
     def scroll(self, at: Point | None, dx: int, dy: int) -> None:
@@ -71,16 +59,6 @@ class PyAutoGuiComputer:
             self._gui.scroll(dy, x, y)
         if dx:
             self._gui.hscroll(dx, x, y)
-
-    def type_text(self, text: str) -> None:
-        self._keyboard.type(text)
-
-    def key(self, keys: tuple[str, ...]) -> None:
-        self._keyboard.key(keys)
-
-    def close(self) -> None:
-        self._keyboard.close()
-        self._capture.close()
 
 
 class PyAutoGuiKeys:

@@ -9,14 +9,13 @@ Screenshots come from mss. Not for: deciding what to send.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from actions.capture import MssCapture
-from actions.computer import Button, Keyboard, ScreenChanges
-from actions.geometry import Point, Screenshot
+from actions.computer import Button
+from actions.executor import CaptureAndKeyboard, platform_keyboard
+from actions.geometry import Point, drag_path
 
-DRAG_STEPS = 8
 _NAMED = {
     "enter": "enter", "esc": "esc", "tab": "tab", "space": "space", "backspace": "backspace",
     "delete": "delete", "insert": "insert", "home": "home", "end": "end", "pageup": "page_up",
@@ -27,26 +26,13 @@ _NAMED = {
 }
 
 
-class PynputComputer:
+class PynputComputer(CaptureAndKeyboard):
     def __init__(self, capture: MssCapture) -> None:
         from pynput import keyboard, mouse
 
         self._mouse = mouse.Controller()
         self._buttons = {"left": mouse.Button.left, "right": mouse.Button.right, "middle": mouse.Button.middle}
-        self._capture = capture
-        self._keyboard: Keyboard
-        if sys.platform.startswith("linux"):
-            from actions.x11keyboard import X11Keyboard
-
-            self._keyboard = X11Keyboard()
-        else:
-            self._keyboard = PynputKeys(keyboard)
-
-    def screenshot(self) -> Screenshot:
-        return self._capture.grab()
-
-    def screen_changes(self) -> ScreenChanges | None:
-        return self._capture.screen_changes()
+        super().__init__(capture, platform_keyboard(lambda: PynputKeys(keyboard)))
 
     def move(self, to: Point) -> None:
         self._mouse.position = to
@@ -61,24 +47,14 @@ class PynputComputer:
             self._mouse.position = start
         x0, y0 = self._mouse.position
         self._mouse.press(self._buttons["left"])
-        for i in range(1, DRAG_STEPS + 1):
-            self._mouse.position = (x0 + (end[0] - x0) * i // DRAG_STEPS, y0 + (end[1] - y0) * i // DRAG_STEPS)
+        for point in drag_path((int(x0), int(y0)), end):
+            self._mouse.position = point
         self._mouse.release(self._buttons["left"])
 
     def scroll(self, at: Point | None, dx: int, dy: int) -> None:
         if at is not None:
             self._mouse.position = at
         self._mouse.scroll(dx, dy)
-
-    def type_text(self, text: str) -> None:
-        self._keyboard.type(text)
-
-    def key(self, keys: tuple[str, ...]) -> None:
-        self._keyboard.key(keys)
-
-    def close(self) -> None:
-        self._keyboard.close()
-        self._capture.close()
 
 
 class PynputKeys:

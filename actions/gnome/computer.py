@@ -15,14 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from actions.computer import Button
-from actions.geometry import Point, Screenshot
+from actions.geometry import Point, Screenshot, drag_path
 from actions.gnome.bus import Bus, GnomeUnavailable
 from actions.gnome.capture import PipeWireCapture
 from actions.gnome.clipboard import Clipboard
 from actions.gnome.keysyms import MODIFIER_KEYSYMS, keysym, runs
 from actions.gnome.session import BUTTONS, HORIZONTAL, VERTICAL, RemoteSession
 
-DRAG_STEPS = 8
 Event = tuple[Callable[..., None], tuple[Any, ...]]  # a session's notify method and its arguments
 
 
@@ -68,11 +67,8 @@ class GnomeComputer:
     def drag(self, start: Point | None, end: Point) -> None:
         with self._lock:
             events = [] if start is None else [self._motion(start)]
-            x0, y0 = self._at if self._at is not None else end
             events.append((self._session.button, (BUTTONS["left"], True)))
-            for i in range(1, DRAG_STEPS + 1):  # intermediate motion: toolkits track the drag
-                events.append(self._motion((x0 + (end[0] - x0) * i // DRAG_STEPS,
-                                            y0 + (end[1] - y0) * i // DRAG_STEPS)))
+            events += [self._motion(point) for point in drag_path(self._at if self._at is not None else end, end)]
             events.append((self._session.button, (BUTTONS["left"], False)))
             self._send(events)
 

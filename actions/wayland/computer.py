@@ -12,12 +12,11 @@ import threading
 
 from actions.capture import CaptureError
 from actions.computer import Button
-from actions.geometry import Point, Screenshot
+from actions.geometry import Point, Screenshot, drag_path
 from actions.wayland.capture import ScreencopyCapture
 from actions.wayland.client import WLROOTS_GLOBALS, WaylandUnavailable, connect
 from actions.wayland.inputs import VirtualKeyboard, VirtualPointer
 
-DRAG_STEPS = 8
 
 class WlrootsComputer:
     backend = "wlroots"
@@ -64,10 +63,9 @@ class WlrootsComputer:
         with self._lock:
             if start is not None:
                 self._move(start)
-            x0, y0 = self._at if self._at is not None else end
             self._pointer.button("left", True)
-            for i in range(1, DRAG_STEPS + 1):  # intermediate motion: toolkits track the drag
-                self._move((x0 + (end[0] - x0) * i // DRAG_STEPS, y0 + (end[1] - y0) * i // DRAG_STEPS))
+            for point in drag_path(self._at if self._at is not None else end, end):
+                self._move(point)
             self._pointer.button("left", False)
 
     def scroll(self, at: Point | None, dx: int, dy: int) -> None:
