@@ -225,3 +225,31 @@ def assert_every_action_landed(events: list[dict]) -> None:
     keys = [e for e in events if e["e"] == "key"]
     assert any(e["name"].lower() == "t" and set(e["mods"]) == {"ctrl", "shift"} for e in keys)
     assert any(e["name"] == "Tab" for e in keys)
+
+
+def every_action_lands_then_replays(replay: Callable[[Path, Path], subprocess.CompletedProcess], probe: ProbeApp,
+                                    tmp_path: Path, backend: str) -> None:
+    """Run EVERY_ACTION through the real CLI (`replay(target, cwd)`) on `backend`, check the probe logged each
+    action and the run was honest about the missing listeners, then replay its trace with verification."""
+    from agent.traces.store import read_trace
+
+    mark = probe.mark()
+    proc = replay(script(tmp_path, EVERY_ACTION), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    probe.wait_for(lambda e: e["e"] == "key" and e["name"] == "Tab", mark)
+    assert_every_action_landed(probe.events()[mark:])
+    trace_dir = Path(proc.stdout.split("trace: ")[1].split()[0])
+    trace = read_trace(trace_dir)
+    assert trace.header.extra.get("backend") == backend
+    assert trace.header.screen.monitor == {"left": 0, "top": 0, "width": 1280, "height": 800}
+    assert trace.end.status == "success" and len(trace.steps) == len(EVERY_ACTION)
+    for what in ("kill switch", "takeover monitor"):  # honest about the listeners, and names what still stops it
+        assert f"deskpilot: {what} unavailable (Wayland lets no client watch global keys or input); stop the run " \
+               "with Ctrl+C in the terminal or `kill" in proc.stderr, proc.stderr
+
+    mark = probe.mark()  # the recorded trace, replayed with verification of each target's surroundings
+    (tmp_path / "again").mkdir()
+    again = replay(trace_dir, tmp_path / "again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    probe.wait_for(lambda e: e["e"] == "key" and e["name"] == "Tab", mark)
+    assert_every_action_landed(probe.events()[mark:])

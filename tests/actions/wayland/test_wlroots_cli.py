@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 from wayland_helpers import (
-    EVERY_ACTION,
     REPO_ROOT,
     HeadlessSway,
     ProbeApp,
-    assert_every_action_landed,
+    every_action_lands_then_replays,
     script,
     sway_skip_reason,
 )
@@ -60,27 +59,9 @@ def replay(sway: HeadlessSway, target: Path, tmp_path: Path, config: str = "") -
 
 
 def test_every_action_lands_and_the_trace_replays_verified(sway: HeadlessSway, apps: tuple, tmp_path: Path) -> None:
-    first, _ = apps
-    mark = first.mark()
-    proc = replay(sway, script(tmp_path, EVERY_ACTION), tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    first.wait_for(lambda e: e["e"] == "key" and e["name"] == "Tab", mark)
-    assert_every_action_landed(first.events()[mark:])
-    trace_dir = Path(proc.stdout.split("trace: ")[1].split()[0])
-    trace = read_trace(trace_dir)
-    assert trace.header.extra.get("backend") == "wlroots"
-    assert trace.header.screen.monitor == {"left": 0, "top": 0, "width": 1280, "height": 800}
-    assert trace.end.status == "success" and len(trace.steps) == len(EVERY_ACTION)
-    for what in ("kill switch", "takeover monitor"):  # honest about the listeners, and names what still stops it
-        assert f"deskpilot: {what} unavailable (Wayland lets no client watch global keys or input); stop the run " \
-               "with Ctrl+C in the terminal or `kill" in proc.stderr, proc.stderr
-
-    mark = first.mark()  # the recorded trace, replayed with verification of each target's surroundings
-    (tmp_path / "again").mkdir()
-    again = replay(sway, trace_dir, tmp_path / "again")
-    assert again.returncode == 0, again.stdout + again.stderr
-    first.wait_for(lambda e: e["e"] == "key" and e["name"] == "Tab", mark)
-    assert_every_action_landed(first.events()[mark:])
+    """Every action lands on wlroots (auto picks it), the run is honest about its listeners, and its trace
+    replays with verification."""
+    every_action_lands_then_replays(lambda target, cwd: replay(sway, target, cwd), apps[0], tmp_path, "wlroots")
 
 
 def test_the_second_output_with_its_offset(sway: HeadlessSway, apps: tuple, tmp_path: Path) -> None:
