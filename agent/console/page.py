@@ -5,6 +5,8 @@ screen (the run's latest screenshot, refreshed on each step), the step stream wi
 thought and the gate's verdict, the open confirmation with its preview and Allow / Deny buttons, the
 queue (under the daemon), past traces with links to their reports, and pause / resume / stop.
 Everything from the run is put on the page as text (`textContent`), never as markup.
+Nothing that loads late sits above a button: the Allow / Deny row comes before the preview picture, so
+the buttons do not move under the pointer when the picture arrives.
 Not for: serving it (agent.console.server).
 """
 
@@ -35,8 +37,8 @@ td{padding:3px 6px;border-bottom:1px solid #eef;vertical-align:top}a{color:#0969
 <button id="stop">Stop</button></header>
 <main><div>
 <div class="card" id="question" hidden><h2>Allow this action?</h2><pre id="q-action"></pre>
-<p id="q-rule"></p><img id="q-preview" alt="where the action would land"><p>
-<button id="allow">Allow</button> <button id="deny">Deny</button> <span id="q-left" class="muted"></span></p></div>
+<p id="q-rule"></p><p><button id="allow">Allow</button> <button id="deny">Deny</button>
+<span id="q-left" class="muted"></span></p><img id="q-preview" alt="where the action would land"></div>
 <div class="card"><h2>Screen <span id="trace" class="muted"></span></h2>
 <img id="screen" alt="the latest screenshot of the run"></div></div>
 <div><div class="card"><h2>Steps</h2><ul id="steps"></ul></div>

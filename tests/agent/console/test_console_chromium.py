@@ -139,6 +139,9 @@ def test_steps_show_as_the_run_goes_and_allow_reaches_the_gate(tmp_path: Path, b
     assert "privilege" in page.eval("document.querySelector('#q-rule').textContent")
     page.wait_for("document.querySelector('#q-preview').naturalWidth > 0 && "
                   "document.querySelector('#screen').naturalWidth > 0", what="the preview and the screen")
+    # the buttons sit above the late-loading preview: it cannot push them from under the pointer
+    assert page.eval("document.querySelector('#deny').getBoundingClientRect().bottom <= "
+                     "document.querySelector('#q-preview').getBoundingClientRect().top")
     _save_doc_screenshot(page, tmp_path, "console.png")
     page.click("#allow")
     report = run.end()
