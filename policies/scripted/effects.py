@@ -1,10 +1,17 @@
 """Whether a replayed step had its recorded effect, judged so that an unchanged screen can never pass.
 
 An `Effect` is what a recorded step did to the screen. `look_at` compares the screen's pixels in its
-box with the recorded start and result, and the effect counts as happened only when both hold:
-1. the box's structure matches the recorded result (`imagematch.similarity` ≥ the threshold); and
-2. on the pixels that changed in the recording (by more than `EFFECT_LEVELS` gray levels), the screen
-   now is nearer to the recorded result than to the recorded start (mean absolute gray difference).
+box with the recorded start and result on the pixels the recording changed there (by more than
+`EFFECT_LEVELS` gray levels), and the effect counts as happened only when both hold:
+1. their structure matches the recorded result (`imagematch.similarity` ≥ the threshold); and
+2. the screen now is nearer to the recorded result than to the recorded start (mean absolute gray
+   difference).
+Why only the changed pixels: the box is the bounding box of the change, and what lies inside it
+unchanged is context, not the step's effect — a file list, a clock, a focus shade that differ between
+the recording and the replay. Judged over the whole box, such context outweighed an effect that had
+plainly happened (GTK's Save-As dialog fully drawn, 2 gray levels from the recording on the changed
+pixels, 240 from the start, scored "looks like neither"); a context that matters is checked where it
+matters, at the next step's target.
 Why the second: similarity is a normalized correlation, blind to brightness and contrast, so a change
 that only shades a region scores as "the same" both ways. Measured on GTK's Save-As dialog: the Save
 button's pressed look (what an accepted Enter shows) against its normal look scores 0.82 ≥ 0.8, so a
@@ -40,8 +47,8 @@ class Effect:
 
 @dataclass(frozen=True)
 class Seen:
-    """One look at the effect's region: `score`/`still` the similarity to the recorded result/start,
-    `to_after`/`to_before` the mean gray distance to them on the pixels the recording changed."""
+    """One look at the effect's region, on the pixels the recording changed: `score`/`still` the similarity
+    to the recorded result/start, `to_after`/`to_before` the mean gray distance to them."""
 
     score: float
     still: float
@@ -60,12 +67,14 @@ def look_at(effect: Effect, now: Any) -> Seen:
     import numpy as np
 
     after, before = im.gray(effect.after), im.gray(effect.before)
+    if now.shape != after.shape or now.shape != before.shape:
+        return Seen(0.0, 0.0, 255.0, 255.0)
     changed = np.abs(after - before) > EFFECT_LEVELS
     if not changed.any():  # recorded_effect never makes such an effect; compare every pixel then
         changed = np.ones(after.shape, dtype=bool)
-    to_after = float(np.abs(now - after)[changed].mean()) if now.shape == after.shape else 255.0
-    to_before = float(np.abs(now - before)[changed].mean()) if now.shape == before.shape else 255.0
-    return Seen(im.similarity(after, now), im.similarity(before, now), to_after, to_before)
+    after, before, now = after[changed], before[changed], now[changed]
+    return Seen(im.similarity(after, now), im.similarity(before, now),
+                float(np.abs(now - after).mean()), float(np.abs(now - before).mean()))
 
 
 def missing(number: int, action: str, e: Effect, seen: Seen, threshold: float) -> tuple[dict[str, Any], str]:

@@ -80,3 +80,39 @@ def test_a_step_followed_by_a_wait_is_checked_against_the_screen_after_the_wait(
     policy = VerifyingReplayPolicy(recorded, look=lambda: shot_of(done))
     decision = policy.decide("save", shot_of(done), [after({})])
     assert decision.action.action == "wait" and decision.meta["effect"]["result"] == "as recorded"
+
+
+def chooser(typed: bool, listing: tuple[str, ...], selected: int = 0) -> Image.Image:
+    """A file chooser: a name entry at the top, the folder's listing (row `selected` highlighted) in the
+    middle, a Save button at the bottom; typing the name fills the entry and enables Save (the two ends
+    of the effect's box)."""
+    out = dialog(233)
+    draw = ImageDraw.Draw(out)
+    draw.rectangle((120, 100, 540, 126), outline="gray", fill="white")
+    if typed:
+        draw.text((126, 108), "/tmp/note.txt", fill="black")
+        draw.rectangle((450, 340, 530, 360), fill=(30, 90, 200))
+    for row, name in enumerate(listing):
+        shade = (40, 100, 200) if row == selected else (220,) * 3 if row % 2 else (255,) * 3
+        draw.rectangle((120, 140 + 26 * row, 540, 160 + 26 * row), fill=shade)
+        draw.text((126, 144 + 26 * row), name, fill="white" if row == selected else "black")
+    return out
+
+
+def test_context_inside_the_box_that_the_recording_did_not_change_does_not_count(tmp_path: Path) -> None:
+    """Recorded: typing a name (entry filled, Save enabled) over a folder listing; replayed: the same
+    effect over another listing (other files, other times, another row selected). The effect happened;
+    the listing is context."""
+    recorded = ("notes  16:29", "traces  16:29", "report.pdf  12:01", "a.txt  9:14", "b.txt  9:15", "todo  8:00")
+    now_listing = ("notes  16:31", "traces  16:31", "photo.png  15:00", "x  1:00", "budget.ods  11:11", "z  2:22")
+    steps = [({"action": "type", "text": "/tmp/note.txt"}, chooser(False, recorded), FAST),
+             ({"action": "terminate", "status": "success"}, chooser(True, recorded), {})]
+    trace = read_trace(write_trace(tmp_path / "trace", "save", steps, end_image=chooser(True, recorded)))
+    typing = recorded_steps(trace, 96, settle_s=0.1)[0].effect
+    assert typing is not None
+    crop = typing.box
+    replayed = im.gray(chooser(True, now_listing, selected=3).crop(crop))
+    assert im.similarity(im.gray(typing.after), replayed) < 0.8  # over the whole box, the listing hid the effect
+    assert look_at(typing, replayed).happened(0.8)
+    untyped = look_at(typing, im.gray(chooser(False, now_listing, selected=3).crop(crop)))
+    assert not untyped.happened(0.8) and untyped.looks_unchanged(0.8)  # and without the typing it did not
