@@ -49,7 +49,8 @@ def _console(args: argparse.Namespace) -> int:
     _daemon_controls(hub, settings)
     stop = threading.Event()
     port = config.port if args.port is None else args.port
-    with ConsoleServer(hub, Path(settings.trace.dir), config.host, port) as server, stop_on_signals(stop):
+    server = ConsoleServer(hub, Path(settings.trace.dir), config.host, port, allow_uids=config.allow_uids)
+    with server, stop_on_signals(stop):
         print(f"console: {server.url}", flush=True)
         print("deskpilot: the URL carries the console's token; Ctrl+C stops it", file=sys.stderr, flush=True)
         while not stop.wait(0.5):

@@ -29,7 +29,8 @@ class DaemonConsole:
         self.hub = Hub(config.keep_events)
         self.hub.queue = self._queue
         self.hub.controls = {"pause": self._pause, "resume": self._resume, "stop": self._stop}
-        self.server = ConsoleServer(self.hub, Path(settings.trace.dir), config.host, config.port)
+        self.server = ConsoleServer(self.hub, Path(settings.trace.dir), config.host, config.port,
+                                    allow_uids=config.allow_uids)
 
     def start(self) -> DaemonConsole:
         self.server.start()

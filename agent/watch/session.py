@@ -99,7 +99,8 @@ class Watch:
         config = self.settings.console
         self.hub = Hub(config.keep_events, self.stop)
         self.hub.controls = {"pause": self._pause, "resume": self._resume, "stop": self._stop}
-        server = ConsoleServer(self.hub, Path(self.settings.trace.dir), config.host, config.port).start()
+        server = ConsoleServer(self.hub, Path(self.settings.trace.dir), config.host, config.port,
+                               allow_uids=config.allow_uids).start()
         self._stack.callback(server.close)
         self.console_url = server.url
         print(f"deskpilot: console: {server.url}", file=sys.stderr, flush=True)
