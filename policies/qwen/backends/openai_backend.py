@@ -5,7 +5,11 @@ already-resized W′×H′ image, so the server's own resize is the identity; th
 stripes on a few threads (`png`), lossless, decoded by the server to exactly the screenshot's pixels.
 The system prompt goes as one string, so the server's chat template sees it byte for byte.
 Transport errors, 5xx and 429 are retried with exponential backoff (honouring Retry-After); any
-other HTTP error raises `BackendError` at once with the status and an excerpt of the body. Proxies
+other HTTP error raises `BackendError` at once with the status and an excerpt of the body. The server
+is a peer like any other: a reply must arrive whole within `timeout_s` (one trickled a byte at a time
+is cut off), is read up to `MAX_REPLY_BYTES` (an error body up to an excerpt), and a reply of the
+wrong shape (a message that is not an object, token counts that are not numbers) is a one-line
+`BackendError`, never a traceback. Proxies
 from the environment are not used (a local server must not be sent through a corporate proxy), and
 no environment variable is read here: the API key comes in.
 The server's reported prompt tokens are compared with the vision tokens the images cost as sent: fewer
@@ -36,6 +40,7 @@ from policies.qwen.messages import ImagePart, Message, ModelReply, ModelRequest,
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 EXCERPT = 300
+MAX_REPLY_BYTES = 16 << 20  # a chat completion of a few thousand tokens is a few KiB
 _TRANSPORT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
 
 
@@ -136,11 +141,12 @@ class OpenAIBackend:
         attempts = max(self.options.retries, 0) + 1
         for attempt in range(1, attempts + 1):
             req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+            deadline = time.monotonic() + self.options.timeout_s
             try:
                 with self._opener.open(req, timeout=self.options.timeout_s) as resp:
-                    return _json(resp.read(), self.url), attempt
+                    return _json(_read(resp, deadline, self.options.timeout_s, self.url), self.url), attempt
             except urllib.error.HTTPError as exc:
-                excerpt = _excerpt(exc.read() if exc.fp is not None else b"")
+                excerpt = _excerpt(_head(exc) if exc.fp is not None else b"")
                 if exc.code not in RETRY_STATUS:
                     raise BackendError(f"POST {self.url}: HTTP {exc.code}: {excerpt}") from None
                 failure, retry_after = f"HTTP {exc.code}: {excerpt}", _retry_after(exc.headers)
@@ -203,25 +209,60 @@ def png_data_url(part: ImagePart, pool: ThreadPoolExecutor | None = None) -> str
     return "data:image/png;base64," + base64.b64encode(png_bytes(part.image, pool)).decode("ascii")
 
 
+def _read(resp: Any, deadline: float, timeout_s: float, url: str) -> bytes:
+    """The reply's body, whole within the deadline and at most MAX_REPLY_BYTES."""
+    chunks, total = [], 0
+    while chunk := resp.read1(65536):
+        total += len(chunk)
+        if total > MAX_REPLY_BYTES:
+            raise BackendError(f"POST {url}: the reply is larger than {MAX_REPLY_BYTES >> 20} MiB; not a chat "
+                               "completion")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the reply did not arrive whole within {timeout_s:g} s")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _head(error: urllib.error.HTTPError) -> bytes:
+    """Enough of an error reply's body for its excerpt."""
+    try:
+        return error.read(4 * EXCERPT)
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
 def _reply(data: Any, url: str) -> dict[str, Any]:
     """Text, usage and finish reason from a chat completion (content, or tool_calls put back as text)."""
     try:
         choice = data["choices"][0]
         message = choice["message"]
+        if not isinstance(message, dict):
+            raise TypeError("the message is not an object")
     except (KeyError, IndexError, TypeError):
         raise BackendError(f"POST {url}: not a chat completion: {_excerpt(json.dumps(data)[:EXCERPT])}") from None
     content = message.get("content")
     if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    if content is not None and not isinstance(content, str):
+        raise BackendError(f"POST {url}: not a chat completion: the message's content is a {type(content).__name__}")
     text = content or ""
-    for call in message.get("tool_calls") or []:  # servers started with a tool parser move calls here
-        fn = call.get("function", {}) if isinstance(call, dict) else {}
+    calls = message.get("tool_calls") or []
+    for call in calls if isinstance(calls, list) else []:  # servers started with a tool parser move calls here
+        fn = call.get("function") if isinstance(call, dict) else None
+        fn = fn if isinstance(fn, dict) else {}
         args = fn.get("arguments", "{}")
         args = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
         text += f'\n<tool_call>\n{{"name": {json.dumps(fn.get("name"))}, "arguments": {args}}}\n</tool_call>'
-    usage = data.get("usage") or {}
-    return {"text": text, "prompt_tokens": usage.get("prompt_tokens"),
-            "completion_tokens": usage.get("completion_tokens"), "finish_reason": choice.get("finish_reason")}
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return {"text": text, "prompt_tokens": _count(usage.get("prompt_tokens")),
+            "completion_tokens": _count(usage.get("completion_tokens")),
+            "finish_reason": reason if isinstance(reason, str) else None}
+
+
+def _count(value: Any) -> int | None:
+    """A token count as the server gave it, or None when it is not a count (the check needing it is skipped)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _json(raw: bytes, url: str) -> Any:
