@@ -229,6 +229,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML{_where(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config: nested too deeply to read") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -231,7 +231,7 @@ def _handler(console: ConsoleServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("not an object")
-            except ValueError:
+            except (ValueError, RecursionError):
                 return self._json({"error": "the body must be a JSON object"}, HTTPStatus.BAD_REQUEST)
             path = urlsplit(self.path).path
             if path == "/api/answer":

@@ -49,7 +49,7 @@ def checkpoint_config(name: str) -> dict[str, Any] | None:
             path = None
     try:
         return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

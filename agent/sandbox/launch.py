@@ -38,7 +38,7 @@ class Sandbox:
     def state(self) -> State:
         try:
             return json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
 
     def wait_for(self, predicate: Callable[[State], object], timeout: float = 10.0, what: str = "") -> State:

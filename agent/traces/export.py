@@ -203,7 +203,7 @@ def _dataset_info(out: Path) -> None:
     path = out.parent / "dataset_info.json"
     try:
         info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         info = {}
     info[out.stem] = {
         "file_name": out.name, "formatting": "sharegpt",

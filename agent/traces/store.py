@@ -227,7 +227,7 @@ def read_trace(path: str | Path) -> Trace:
     for number, line in enumerate(lines, start=1):
         try:
             records.append(json.loads(line))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
             if number == len(lines):
                 torn = True
                 break

@@ -169,7 +169,7 @@ class _Tail:
         for line in lines:
             try:
                 self.ended = self.ended or json.loads(line).get("type") == "end"
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 pass
         return lines
 

@@ -41,6 +41,7 @@ def test_overrides_win(tmp_path: Path) -> None:
         ("executor:\n  backend: xdotool\n", "executor.backend"),
         ("screens: {}\n", "screens"),
         ("loop: [\n", "not valid YAML"),
+        ("loop: " + "[" * 20_000 + "]" * 20_000 + "\n", "nested too deeply"),
         ("- 1\n", "mapping"),
     ],
 )

@@ -270,6 +270,8 @@ def _json(raw: bytes, url: str) -> Any:
         return json.loads(raw)
     except ValueError:
         raise BackendError(f"POST {url}: the response is not JSON: {_excerpt(raw)}") from None
+    except RecursionError:
+        raise BackendError(f"POST {url}: the response is JSON nested too deeply to read") from None
 
 
 def _retry_after(headers: Any) -> float | None:

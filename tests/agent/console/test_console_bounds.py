@@ -93,11 +93,13 @@ def test_connections_are_bounded_and_freed(console: ConsoleServer) -> None:
             sock.close()
 
 
-@pytest.mark.parametrize("length,code", [("-1", 400), ("abc", 400), ("", 400), ("99999999", 413)])
-def test_a_post_needs_a_valid_small_content_length(console: ConsoleServer, length: str, code: int) -> None:
+@pytest.mark.parametrize(("length", "body", "code"), [("-1", "{}", 400), ("abc", "{}", 400), ("", "{}", 400),
+                                                     ("99999999", "{}", 413), ("4000", "[" * 4000, 400)])
+def test_a_post_needs_a_valid_small_content_length_and_a_json_object(console: ConsoleServer, length: str,
+                                                                     body: str, code: int) -> None:
     with socket.create_connection(("127.0.0.1", console.port), timeout=5) as sock:
         sock.sendall((f"POST /api/answer HTTP/1.1\r\nHost: 127.0.0.1:{console.port}\r\n"
-                      f"X-Deskpilot-Token: {console.token}\r\nContent-Length: {length}\r\n\r\n{{}}").encode())
+                      f"X-Deskpilot-Token: {console.token}\r\nContent-Length: {length}\r\n\r\n{body}").encode())
         reply = sock.recv(65536)
     assert reply.startswith(f"HTTP/1.1 {code}".encode()), reply[:80]
 

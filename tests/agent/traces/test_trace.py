@@ -45,7 +45,9 @@ def test_torn_last_line_is_dropped(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "fragment"), [("", "header"), ('{"type":"step"}\n', "header"),
-                                                    ('{"type":"header"}\nnot json\n{}\n', "line 2")])
+                                                    ('{"type":"header"}\nnot json\n{}\n', "line 2"),
+                                                    ('{"type":"header"}\n' + "[" * 100_000 + "]" * 100_000 + "\n{}\n",
+                                                     "line 2 is not JSON")])  # deeper than json can follow
 def test_not_a_trace(tmp_path: Path, content: str, fragment: str) -> None:
     (tmp_path / TRACE_FILE).write_text(content)
     with pytest.raises(TraceError, match=fragment):

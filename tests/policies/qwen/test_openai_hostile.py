@@ -100,9 +100,10 @@ def server() -> Iterator[FakeOpenAIServer]:
     ({"choices": [{"message": {"content": 5}}]}, "the message's content is a int"),
     ({"choices": [{"message": {"content": {"text": "x"}}}]}, "the message's content is a dict"),
     ([1, 2], "not a chat completion"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ])
 def test_replies_of_the_wrong_shape_are_one_line_errors(server: FakeOpenAIServer, reply: object, fragment: str) -> None:
-    server.queue = [Scripted(200, json.dumps(reply))]
+    server.queue = [Scripted(200, reply if isinstance(reply, str) else json.dumps(reply))]
     backend = OpenAIBackend(OpenAIOptions(base_url=server.base_url, model="m", retries=0))
     with pytest.raises(BackendError, match=fragment) as raised:
         backend.complete(TEXT)
