@@ -10,6 +10,7 @@ coordinates. Not for: model-image coordinates (policies map those to screen coor
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -118,16 +119,18 @@ def drag_path(start: Point, end: Point, steps: int = DRAG_STEPS) -> list[Point]:
 def to_desktop(point: Point, monitor: Monitor, scale: float = 1.0) -> Point:
     """Map a screen point (pixels of the monitor's image) to input-device coordinates.
 
-    Adds the monitor's virtual-desktop offset, then divides by the HiDPI scale.
+    Adds the monitor's virtual-desktop offset, then divides by the HiDPI scale: the result is the
+    input unit that holds the pixel's centre. (Rounding the pixel's corner instead sent the last
+    column of a monitor at scale 2 — 2559 / 2 = 1279.5, rounded to 1280 — onto the monitor to its right.)
     """
     x, y = point
-    return round((monitor.left + x) / scale), round((monitor.top + y) / scale)
+    return math.floor((monitor.left + x + 0.5) / scale), math.floor((monitor.top + y + 0.5) / scale)
 
 
 def from_desktop(point: Point, monitor: Monitor, scale: float = 1.0) -> Point:
-    """Inverse of `to_desktop`: an input-device point to screen pixels of `monitor`."""
+    """Inverse of `to_desktop`: an input-device point to the screen pixel of `monitor` holding its centre."""
     x, y = point
-    return round(x * scale) - monitor.left, round(y * scale) - monitor.top
+    return math.floor((x + 0.5) * scale) - monitor.left, math.floor((y + 0.5) * scale) - monitor.top
 
 
 def normalize(point: Point, size: tuple[int, int]) -> tuple[float, float]:

@@ -56,14 +56,15 @@ def sway_skip_reason() -> str | None:
 
 
 class HeadlessSway:
-    """sway with headless outputs; `outputs` are (width, height, x, y) per output."""
+    """sway with headless outputs; `outputs` are (width, height, x, y) per output, or (width, height, x, y,
+    scale) for a HiDPI one: width and height in physical pixels, x and y in logical layout units."""
 
-    def __init__(self, outputs: Sequence[tuple[int, int, int, int]] = ((1280, 800, 0, 0),)) -> None:
+    def __init__(self, outputs: Sequence[tuple[int, ...]] = ((1280, 800, 0, 0),)) -> None:
         self.runtime = Path(tempfile.mkdtemp(prefix="dp-sway-"))
         self.name = "wayland-dp"
-        self.outputs = list(outputs)
-        lines = [f"output HEADLESS-{i} resolution {w}x{h} position {x} {y}"
-                 for i, (w, h, x, y) in enumerate(self.outputs, 1)]
+        self.outputs = [(*o[:4], float(o[4]) if len(o) > 4 else 1.0) for o in outputs]
+        lines = [f"output HEADLESS-{i} resolution {w}x{h} position {x} {y} scale {s:g}"
+                 for i, (w, h, x, y, s) in enumerate(self.outputs, 1)]
         lines += [f"workspace {i} output HEADLESS-{i}" for i in range(1, len(self.outputs) + 1)]
         lines += [f'for_window [title="^dp-out{i}$"] move container to workspace {i}, fullscreen enable'
                   for i in range(1, len(self.outputs) + 1)]
@@ -143,8 +144,9 @@ class ProbeApp:
         env = sway.env() | {"GDK_BACKEND": "wayland", "NO_AT_BRIDGE": "1"}
         self.proc = subprocess.Popen([SYSTEM_PYTHON, str(APP), f"dp-out{output}", str(self.log_path)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=open(sway.runtime / f"app-{output}.err", "w"))  # noqa: SIM115
-        width, height = sway.outputs[output - 1][:2]
-        self.wait_for(lambda e: e["e"] == "size" and (e["width"], e["height"]) == (width, height), timeout=30)
+        width, height, _, _, scale = sway.outputs[output - 1]
+        size = (round(width / scale), round(height / scale))  # the window's logical size
+        self.wait_for(lambda e: e["e"] == "size" and (e["width"], e["height"]) == size, timeout=30)
 
     def events(self) -> list[Event]:
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]

@@ -27,6 +27,20 @@ def test_round_trip_of_every_corner(name: str, scale: float) -> None:
         assert abs(back[0] - point[0]) <= scale and abs(back[1] - point[1]) <= scale
 
 
+@pytest.mark.parametrize("scale", [1.0, 1.25, 1.5, 1.75, 2.0, 3.0])
+def test_every_pixel_maps_inside_its_own_monitor(scale: float) -> None:
+    """At a HiDPI scale a monitor's last column and row must not land on the monitor beside it.
+    Monitors sit at whole logical positions (as compositors place outputs); their pixels are those
+    times the scale, as the Wayland captures give them."""
+    logical = [(0, 0, 1280, 720), (1280, -100, 1440, 900), (-1024, 0, 1024, 768)]
+    for lx, ly, lw, lh in logical:
+        m = Monitor(round(lx * scale), round(ly * scale), round(lw * scale), round(lh * scale))
+        box = (lx, ly, lx + lw, ly + lh)
+        for point in [(x, y) for x in (0, 1, m.width - 2, m.width - 1) for y in (0, 1, m.height - 2, m.height - 1)]:
+            x, y = to_desktop(point, m, scale)
+            assert box[0] <= x < box[2] and box[1] <= y < box[3], (m, scale, point, (x, y))
+
+
 def test_offsets_are_added_and_scale_divides() -> None:
     assert to_desktop((10, 20), LAYOUT["right"]) == (1930, -180)
     assert to_desktop((10, 20), LAYOUT["left"]) == (-1270, 20)

@@ -123,4 +123,5 @@ def test_a_widget_centre_on_a_second_hidpi_monitor() -> None:
     model_point = (683 * 1316 / 1366, 384 * 728 / 768)
     screen = to_screen(model_point, frame)
     assert screen == widget_centre
-    assert to_desktop(screen, Monitor(1920, 0, 1366, 768), 2.0) == (round((1920 + 683) / 2), 192)
+    # the logical point holding the pixel's centre: physical pixels 2602 and 2603 are logical 1301
+    assert to_desktop(screen, Monitor(1920, 0, 1366, 768), 2.0) == ((1920 + 683) // 2, 192)
