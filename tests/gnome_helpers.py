@@ -53,10 +53,14 @@ def mutter_skip_reason() -> str | None:
 
 class HeadlessMutter:
     """mutter with virtual monitors `sizes`, on a bus of its own; mutter lays them out left to right, or at
-    `positions` (x, y of each, adjacent) through DisplayConfig.ApplyMonitorsConfig."""
+    `positions` (x, y of each, adjacent) through DisplayConfig.ApplyMonitorsConfig, which also sets a HiDPI
+    `scale` (one of those mutter lists for the mode). `logical_layout`: GNOME's fractional-scaling layout
+    (the experimental feature scale-monitor-framebuffer, set through a keyfile settings backend), where
+    the layout is in logical pixels; without it mutter lays monitors out in physical pixels."""
 
     def __init__(self, sizes: Sequence[tuple[int, int]] = ((1280, 800),),
-                 positions: Sequence[tuple[int, int]] | None = None) -> None:
+                 positions: Sequence[tuple[int, int]] | None = None, scale: float = 1.0,
+                 logical_layout: bool = False) -> None:
         self.runtime = Path(tempfile.mkdtemp(prefix="dp-mutter-"))
         os.chmod(self.runtime, 0o700)
         self.name = "wayland-dp-gnome"
@@ -77,19 +81,35 @@ class HeadlessMutter:
         self._wait(lambda: (self.runtime / "pipewire-0").exists(), "PipeWire's socket")
         self._start(["wireplumber"])
         monitors = [a for w, h in self.sizes for a in ("--virtual-monitor", f"{w}x{h}")]
-        self._start(["mutter", "--headless", *monitors, "--wayland", "--no-x11", f"--wayland-display={self.name}"])
+        mutter_env = self.base
+        if logical_layout:
+            settings = self.runtime / "config" / "glib-2.0" / "settings"
+            settings.mkdir(parents=True)
+            (settings / "keyfile").write_text(
+                "[org/gnome/mutter]\nexperimental-features=['scale-monitor-framebuffer']\n")
+            mutter_env = self.base | {"GSETTINGS_BACKEND": "keyfile", "XDG_CONFIG_HOME": str(self.runtime / "config")}
+        self.procs.append(subprocess.Popen(["mutter", "--headless", *monitors, "--wayland", "--no-x11",
+                                            f"--wayland-display={self.name}"], env=mutter_env, stdout=self.log,
+                                           stderr=subprocess.STDOUT))
         self._wait(self._ready, "mutter's RemoteDesktop service and Wayland socket")
-        if positions is not None:
-            self._place(positions)
+        self.scale = scale
+        if positions is not None or scale != 1.0:
+            widths = [round(w / scale) if logical_layout else w for w, _ in self.sizes]
+            self._place(positions or [(sum(widths[:i]), 0) for i in range(len(widths))], scale)
 
-    def _place(self, positions: Sequence[tuple[int, int]]) -> None:
+    def logical_size(self, monitor: int) -> tuple[int, int]:
+        """Monitor `monitor`'s (1-based) size in the logical pixels its windows see."""
+        width, height = self.sizes[monitor - 1]
+        return round(width / self.scale), round(height / self.scale)
+
+    def _place(self, positions: Sequence[tuple[int, int]], scale: float = 1.0) -> None:
         from actions.gnome.bus import Bus
 
         name, path = "org.gnome.Mutter.DisplayConfig", "/org/gnome/Mutter/DisplayConfig"
         bus = Bus(self.address)
         try:
             serial, monitors, _logical, _props = bus.call(name, path, name, "GetCurrentState")
-            config = [(x, y, 1.0, 0, i == 0, [(monitor[0][0], monitor[1][0][0], {})])  # connector, first mode
+            config = [(x, y, scale, 0, i == 0, [(monitor[0][0], monitor[1][0][0], {})])  # connector, first mode
                       for i, ((x, y), monitor) in enumerate(zip(positions, monitors, strict=True))]
             bus.call(name, path, name, "ApplyMonitorsConfig", "uua(iiduba(ssa{sv}))a{sv}", serial, 1, config, {})
         finally:
@@ -149,5 +169,5 @@ class GnomeProbe(ProbeApp):
         self.proc = subprocess.Popen([SYSTEM_PYTHON, str(GNOME_APP), f"dp-out{monitor}", str(self.log_path),
                                       str(monitor - 1)], env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(mutter.runtime / f"app-{monitor}.err", "w"))  # noqa: SIM115
-        width, height = mutter.sizes[monitor - 1]
-        self.wait_for(lambda e: e["e"] == "size" and (e["width"], e["height"]) == (width, height), timeout=30)
+        size = mutter.logical_size(monitor)
+        self.wait_for(lambda e: e["e"] == "size" and (e["width"], e["height"]) == size, timeout=30)

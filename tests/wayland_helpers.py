@@ -149,7 +149,9 @@ class ProbeApp:
         self.wait_for(lambda e: e["e"] == "size" and (e["width"], e["height"]) == size, timeout=30)
 
     def events(self) -> list[Event]:
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+        text = self.log_path.read_text()
+        text = text[: text.rfind("\n") + 1]  # a line still being written is read next time
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def mark(self) -> int:
         return len(self.events())
