@@ -14,9 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actions.errors import DeskpilotError
+from actions.files import MiB, check_expansion, read_input_text
 from agent.console.config import ConsoleSettings
 from agent.daemon.config import DaemonSettings
 from agent.safety.config import SafetySettings
+
+MAX_CONFIG_BYTES = 4 * MiB  # a config is a few kilobytes; more is not one
+MAX_CONFIG_VALUES = 100_000  # values once YAML aliases are expanded (every section and rule list many times over)
 
 
 class ConfigError(DeskpilotError, ValueError):
@@ -223,14 +227,17 @@ def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] |
 def _read(path: Path) -> dict[str, Any]:
     import yaml
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:  # bounded: a FIFO or /dev/zero given as --config is refused, not read (actions.files)
+        data = yaml.safe_load(read_input_text(path, MAX_CONFIG_BYTES))
+        check_expansion(data, MAX_CONFIG_VALUES)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML{_where(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not a config: nested too deeply to read") from None
+    except ValueError as exc:  # check_expansion: aliases that multiply into more than a config holds
+        raise ConfigError(f"{path}: not a config: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -15,6 +15,9 @@ from typing import Any
 from agent.bench.model import GRAMMAR, VARIANTS, BenchModelOptions, run_bench
 from agent.config import ConfigError
 
+MAX_SIDE = 16384  # --screen: pixels a side, the largest screens and then some
+MAX_THREADS = 1024  # --threads: torch makes that many threads; more is a typo
+
 
 def format_result(result: dict[str, Any]) -> str:
     """A text table per cell: one column per variant, then the ratios."""
@@ -82,6 +85,8 @@ def options_from(args: argparse.Namespace) -> BenchModelOptions:
         raise ConfigError(f"--size {args.size} needs --random-weights (without it, model.name of the config is loaded)")
     if any(not 784 <= budget <= 16384 * 784 for budget in args.max_pixels):
         raise ConfigError("--max-pixels must be between 784 and 12845056")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:  # torch refuses < 1 with a traceback
+        raise ConfigError(f"--threads must be between 1 and {MAX_THREADS}")
     return BenchModelOptions(
         size=args.size or "tiny", random_weights=args.random_weights, screens=tuple(args.screen),
         max_pixels=tuple(args.max_pixels), new_tokens=args.new_tokens, attn=tuple(dict.fromkeys(args.attn)),
@@ -90,26 +95,30 @@ def options_from(args: argparse.Namespace) -> BenchModelOptions:
 
 
 def main(args: argparse.Namespace, model_settings: Any = None) -> int:
+    from agent.cli.output import check_target, write_atomically
     from agent.errors import EnvironmentProblem
     from policies.qwen.backends.transformers_backend import require_model_extra
     from policies.qwen.errors import BackendError
 
     options = options_from(args)
+    if args.json_out:  # a path that cannot be a file is refused before the benchmark, not after it
+        check_target(Path(args.json_out))
     try:
         require_model_extra()
         result = run_bench(options, model_settings)
     except BackendError as exc:
         raise EnvironmentProblem(str(exc)) from None
     print(format_result(result))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.json_out:  # whole or not at all; an OutputError naming the file when it cannot be written
+        write_atomically(args.json_out, [json.dumps(result, indent=2) + "\n"])
     return 0
 
 
 def _screen(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
-    if not (sep and width.isdigit() and height.isdigit() and int(width) >= 28 and int(height) >= 28):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}")
+    # at most a screen's size: the synthetic screenshot is allocated whole (100000x100000 would be 28 GiB)
+    if not (sep and width.isdigit() and height.isdigit() and 28 <= int(width) <= MAX_SIDE >= int(height) >= 28):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT between 28 and {MAX_SIDE}, got {text!r}")
     return int(width), int(height)
 
 

@@ -39,6 +39,7 @@ def add_commands(sub: Any) -> None:
 
 
 def _console(args: argparse.Namespace) -> int:
+    from agent.config import ConfigError
     from agent.console.hub import Hub
     from agent.console.server import ConsoleServer
     from agent.run.signals import stop_on_signals
@@ -49,6 +50,8 @@ def _console(args: argparse.Namespace) -> int:
     _daemon_controls(hub, settings)
     stop = threading.Event()
     port = config.port if args.port is None else args.port
+    if not 0 <= port <= 65535:  # checked here: the socket's bind would raise OverflowError
+        raise ConfigError(f"--port must be 0 (any free port) to 65535, not {port}")
     server = ConsoleServer(hub, Path(settings.trace.dir), config.host, port, allow_uids=config.allow_uids)
     with server, stop_on_signals(stop):
         print(f"console: {server.url}", flush=True)
@@ -89,10 +92,13 @@ def _daemon_controls(hub: Any, settings: Any) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from agent.cli.output import check_target
     from agent.errors import EnvironmentProblem
     from agent.run.signals import stop_on_signals
     from agent.sandbox.launch import Sandbox, SandboxError
 
+    if args.state:  # the app replaces this file: never a directory or a device (as root, /dev/null would go)
+        check_target(Path(args.state))
     stop = threading.Event()
     with ExitStack() as stack, stop_on_signals(stop):
         env = dict(os.environ)

@@ -122,6 +122,7 @@ def _bench(args: argparse.Namespace) -> int:
     import json
 
     from agent.bench import loop as bench_loop
+    from agent.cli.output import check_target, write_atomically
     from agent.errors import EnvironmentProblem
     from agent.sandbox.xvfb import available
 
@@ -129,6 +130,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise EnvironmentProblem(f"bench {args.bench} needs Xvfb: {reason}")
     if args.steps < 1:
         raise ConfigError("--steps must be at least 1")
+    if args.json_out:  # a path that cannot be a file is refused before the benchmark, not after it
+        check_target(Path(args.json_out))
     settings = settings_from(args)
     if args.bench == "loop":
         result = bench_loop.bench_loop(settings, args.size, args.steps)
@@ -136,8 +139,8 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         result = bench_loop.bench_settle(settings, args.size, args.steps)
         bench_loop.print_settle(result)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.json_out:  # whole or not at all; an OutputError naming the file when it cannot be written
+        write_atomically(args.json_out, [json.dumps(result, indent=2) + "\n"])
     return 0
 
 

@@ -6,7 +6,7 @@ interrupted command never leaves a half-written file (nor clobbers the old one).
 output file itself (opening, writing, renaming) becomes an `OutputError`: one line naming the path,
 which the CLI prints (exit 2); errors while producing the text keep their own types, so bugs still show.
 `check_file`, `make_dir` and `writing` give the same one-line error for the rest of a command's output
-(a directory named as the file, a folder that cannot be made, an image that cannot be saved).
+(a directory or device named as the file, a folder that cannot be made, an image that cannot be saved).
 Not for: traces (agent.traces.store writes those line by line, durably, on purpose).
 """
 
@@ -30,9 +30,21 @@ def cannot_write(path: Path, exc: OSError) -> OutputError:
 
 
 def check_file(path: Path) -> None:
-    """Refuse an output path that names a directory, before any work is done."""
+    """Refuse an output path that names a directory, or anything else that is not a regular file (a
+    device such as /dev/null, a FIFO, a socket), before any work is done: the temporary file would
+    replace it — run as root, `--out /dev/null` would turn the device into a file."""
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory (give a file name)")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"cannot write {path}: not a regular file (a device, FIFO or socket; give a file name)")
+
+
+def check_target(path: Path) -> None:
+    """`check_file`, and the folder `path` goes in must be there: for a file written after long work
+    (a benchmark's JSON), so a bad path is refused before the work and not after it."""
+    check_file(path)
+    if not path.absolute().parent.is_dir():
+        raise OutputError(f"cannot write {path}: {path.absolute().parent} is not a directory")
 
 
 def make_dir(path: Path) -> None:

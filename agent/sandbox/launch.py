@@ -31,7 +31,10 @@ class Sandbox:
 
     def __init__(self, env: Mapping[str, str], state_path: Path, geometry: str = "800x600+40+40") -> None:
         self.state_path = Path(state_path)
-        self.state_path.unlink(missing_ok=True)
+        try:  # a stale state from an earlier app must not pass for this one's
+            self.state_path.unlink(missing_ok=True)
+        except OSError as exc:  # a directory, a path under a file: the app could not write there either
+            raise SandboxError(f"cannot use {self.state_path} for its state: {exc.strerror or exc}") from None
         cmd = [sys.executable, "-m", "agent.sandbox.app", "--state", str(self.state_path), "--geometry", geometry]
         self.proc = subprocess.Popen(cmd, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actions.files import MiB, read_input
 from actions.schema import ActionError, action_to_json, parse_action, with_points
-from agent.cli.output import check_file, make_dir, write_atomically, writing
+from agent.cli.output import OutputError, check_file, make_dir, write_atomically, writing
 from agent.config import Settings
 from agent.traces.lines import StepLine
 from agent.traces.store import Trace, UnreadableScreenshot, load_screenshot, read_trace
@@ -46,6 +47,7 @@ from policies.qwen.resize import ModelFrame, resize_for_model
 
 IMAGE_TOKEN = "<image>"
 EXPORTED = ("executed", "final")
+MAX_DATASET_INFO_BYTES = 16 * MiB  # LLaMA-Factory's dataset list: a few hundred bytes a dataset
 
 
 @dataclass
@@ -185,6 +187,7 @@ class _Exporter:
         if key not in self._paths:
             index = next(i for i, im in self._resized.items() if im is image)
             relative = f"images/{self.prefix}-step-{index:04d}.png"
+            check_file(self.base / relative)  # a FIFO there would block the save for ever
             writing(self.base / relative, image.save, self.base / relative, "PNG")
             self._paths[key] = relative
             self.result.images += 1
@@ -201,9 +204,14 @@ def _action(step: StepLine) -> Any:
 def _dataset_info(out: Path) -> None:
     """A LLaMA-Factory dataset_info.json entry (named after the file) next to the data."""
     path = out.parent / "dataset_info.json"
+    check_file(path)
     try:
-        info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError, RecursionError):
+        info = json.loads(read_input(path, MAX_DATASET_INFO_BYTES)) if path.is_file() else {}
+    except OSError as exc:  # unreadable or too big to be one: refused, not replaced by ours
+        raise OutputError(f"cannot update {path}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):  # not JSON: replaced, as before
+        info = {}
+    if not isinstance(info, dict):  # JSON of another shape (a list): replaced too, not a TypeError
         info = {}
     info[out.stem] = {
         "file_name": out.name, "formatting": "sharegpt",

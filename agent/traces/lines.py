@@ -15,6 +15,7 @@ Not for: files and threads (agent.traces.store) or what a step means (the loop d
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -242,7 +243,7 @@ class StepLine:
             verdict=None if verdict is None else verdict_from_json(verdict), feedback=r.str("feedback") or "",
             timings_ms=timings, effect=None if effect is None else Effect.from_json(effect),
             raw_text=r.str("raw_text"), normalized=r.get("normalized"), error=r.str("error"), policy=policy or {},
-            screenshot=r.str("screenshot"),
+            screenshot=r.file_name("screenshot"),
             extra=r.rest("type", "index", "action", "verdict", "outcome", "feedback", "timings_ms", "effect",
                          "raw_text", "normalized", "error", "policy", "screenshot"))
 
@@ -307,7 +308,7 @@ class EndLine:
         if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
             raise LineError("`screenshot_errors` must be a list of strings")
         return cls(status=r.str("status") or "", reason=r.str("reason") or "", steps=r.int("steps", 0),
-                   answer=r.str("answer"), t=r.number_or_none("t"), screenshot=r.str("screenshot"),
+                   answer=r.str("answer"), t=r.number_or_none("t"), screenshot=r.file_name("screenshot"),
                    screenshot_errors=tuple(errors),
                    extra=r.rest("type", "status", "reason", "steps", "answer", "t", "screenshot",
                                 "screenshot_errors"))
@@ -373,10 +374,24 @@ class _Reader:
             return default
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise self._fail(name, "a number", value)
-        return float(value)
+        try:  # json reads Infinity, NaN and 1e400; a reader rounding them (a screen's size) would crash
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = math.inf
+        if not math.isfinite(number):
+            raise LineError(f"`{self.prefix}{name}` must be a finite number, not {value!r:.40}")
+        return number
 
     def number_or_none(self, name: str) -> float | None:
         return None if self.obj_.get(name) is None else self.number(name, 0.0)
+
+    def file_name(self, name: str) -> str | None:
+        """A file of the trace directory, named as the writer names them (`step-0001.png`): a path that
+        leads elsewhere (`/dev/zero`, `../other/x.png`) would make the readers open files outside it."""
+        value = self.str(name)
+        if value and (value in (".", "..") or "/" in value or "\0" in value):  # "": none, as null
+            raise LineError(f"`{self.prefix}{name}` must be a file name in the trace directory, not {value!r:.80}")
+        return value
 
     def obj(self, name: str) -> dict[str, Any] | None:
         value = self.obj_.get(name)

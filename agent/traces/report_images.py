@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actions.files import read_input
 from agent.traces.lines import StepLine
-from agent.traces.store import Trace
+from agent.traces.store import MAX_SCREENSHOT_BYTES, Trace
 
 CROP_SIDE = 160  # pixels of screen shown around a target in a crop
 
@@ -40,8 +41,8 @@ class Shots:
         if key in self.known:
             return self.known[key]
         path = self.directory / key
-        try:
-            data = path.read_bytes() if path.is_file() else b""
+        try:  # bounded like every screenshot read: a FIFO, a device or a giant file shows as missing
+            data = read_input(path, MAX_SCREENSHOT_BYTES)
         except OSError:
             data = b""
         size = png_size(data)

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actions.errors import DeskpilotError
+from actions.files import MiB, open_input, read_input_text
 from actions.schema import Action, ActionError, parse_action
+from agent.cli.output import cannot_write
 from agent.traces.lines import EndLine, EventLine, Header, LineError, StepLine, line_from_json
 
 if TYPE_CHECKING:
@@ -36,6 +38,10 @@ TRACE_FILE = "trace.jsonl"
 END_SCREENSHOT = "end.png"
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # screenshots of the desktop and everything typed: the user's only
 MAX_PENDING = 4  # screenshots waiting for the writer thread before the loop waits for it
+# Reading a trace back is bounded (actions.files): a run's trace is kilobytes a step (loop.max_steps is at
+# most 10 000), a screenshot at most PIL's own pixel limit (~89 Mpx, a 4-byte RGBA 8K frame is ~130 MiB).
+MAX_TRACE_BYTES = 64 * MiB
+MAX_SCREENSHOT_BYTES = 256 * MiB
 
 
 class TraceError(DeskpilotError, ValueError):
@@ -54,20 +60,32 @@ class UnreadableScreenshot(TraceError):
 def load_screenshot(path: Path) -> Any:
     """The screenshot at `path` as an RGB PIL image, or `UnreadableScreenshot`: after a hard crash the
     last screenshots of a trace may be missing or cut short (see the module docstring)."""
+    import warnings
+
     from PIL import Image
 
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # PIL's "not a good PNG"
+    try:  # opened without blocking (a FIFO would wait for ever), a regular file of bounded size
+        with open_input(path, MAX_SCREENSHOT_BYTES) as f, warnings.catch_warnings():
+            # a PNG claiming more pixels than PIL's limit is refused, not decoded: beyond twice the limit
+            # PIL raises by itself, below it only warns (a stray line on stderr) and allocates them all
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f) as image:
+                return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:  # PIL's "not a good PNG"
         raise UnreadableScreenshot.of(path, exc) from None
 
 
 def new_trace_dir(base: str | Path) -> Path:
+    """A new, private trace directory in `base` (made if missing); an OutputError naming it when it
+    cannot be made (--trace-dir under a file, in /proc, read-only)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(base) / f"{stamp}-{secrets.token_hex(3)}"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    path.mkdir(mode=PRIVATE_DIR, exist_ok=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        path.mkdir(mode=PRIVATE_DIR, exist_ok=False)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     return path
 
 
@@ -76,8 +94,16 @@ class TraceWriter:
 
     def __init__(self, directory: str | Path, png_compress_level: int = 1) -> None:
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        fd = os.open(self.dir / TRACE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        try:  # a directory that cannot be made or written (under a file, in /proc): one line, not a traceback
+            self.dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        except OSError as exc:
+            raise cannot_write(self.dir, exc) from None
+        try:
+            fd = os.open(self.dir / TRACE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        except FileExistsError:  # a trace is there already: the caller says what to do (record: another --out)
+            raise
+        except OSError as exc:
+            raise cannot_write(self.dir / TRACE_FILE, exc) from None
         self._file = open(fd, "w", encoding="utf-8")  # noqa: SIM115 - held for the run
         self._images = _ImageWriter(png_compress_level)
         self._lock = threading.Lock()  # events (pause, kill) are written from listener threads
@@ -220,7 +246,7 @@ def read_trace(path: str | Path) -> Trace:
     path = Path(path)
     file = path / TRACE_FILE if path.is_dir() else path
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = read_input_text(file, MAX_TRACE_BYTES).splitlines()  # a FIFO or /dev/zero: refused, not read
     except (OSError, UnicodeDecodeError) as exc:
         raise TraceError(f"{path}: not a readable trace ({exc})") from None
     records, torn = [], False

@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from actions.errors import DeskpilotError
+from actions.files import MiB, check_expansion, read_input_text
 from actions.schema import Action, ActionError, parse_action
 from policies.grounding import TARGET_KEY, Targeted
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TOP_KEYS = {"task", "vars", "steps"}
+MAX_SCRIPT_BYTES = 16 * MiB  # a script of loop.max_steps (10 000) steps is well under 1 MiB
+MAX_SCRIPT_VALUES = 1_000_000  # values once YAML aliases are expanded: 10 000 steps of a few dozen each
 Step = Action | Targeted  # a Targeted step names what to click; a grounder finds where at run time
 
 
@@ -70,22 +73,28 @@ def load_script(path: str | Path, overrides: Mapping[str, str] | None = None, kn
 
 
 def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # bounded: a FIFO or /dev/zero named as the script is refused, not read (actions.files)
+        text = read_input_text(path, MAX_SCRIPT_BYTES)
     except OSError as exc:
         raise ScriptError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ScriptError(f"{path}: not UTF-8 text") from None
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(text)
-        import yaml
+            data = json.loads(text)
+        else:
+            import yaml
 
-        return yaml.safe_load(text)
+            data = yaml.safe_load(text)
     except Exception as exc:  # yaml and json raise several types; all mean "not parseable"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise ScriptError(f"{path}: not valid {kind}: {first}") from None
+    try:  # the checks below walk the whole tree: YAML aliases must not multiply it (a "billion laughs")
+        check_expansion(data, MAX_SCRIPT_VALUES)
+    except ValueError as exc:
+        raise ScriptError(f"{path}: not a task script: {exc}") from None
+    return data
 
 
 def _vars(path: Path, defaults: Any, overrides: Mapping[str, str]) -> dict[str, str]:
