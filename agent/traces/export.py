@@ -72,10 +72,18 @@ def export_qwen_sft(paths: Sequence[str | Path], out: str | Path, settings: Sett
     out, options = Path(out), qwen_options(settings)
     traces = [read_trace(path) for path in paths]  # a bad trace: TraceError before any output
     check_file(out)
+    info_path = out.parent / "dataset_info.json"
+    info = _dataset_info(info_path)  # one that is not ours to extend: refused before anything is written
     result = ExportResult(out, min_pixels=options.min_pixels, max_pixels=options.max_pixels)
     make_dir(out.parent / "images")
     write_atomically(out, _lines(traces, out.parent, options, include_all, result))
-    _dataset_info(out)
+    info[out.stem] = {
+        "file_name": out.name, "formatting": "sharegpt",
+        "columns": {"messages": "messages", "images": "images"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+                 "system_tag": "system"},
+    }
+    write_atomically(info_path, [json.dumps(info, indent=2) + "\n"])
     return result
 
 
@@ -201,22 +209,20 @@ def _action(step: StepLine) -> Any:
         return None
 
 
-def _dataset_info(out: Path) -> None:
-    """A LLaMA-Factory dataset_info.json entry (named after the file) next to the data."""
-    path = out.parent / "dataset_info.json"
+def _dataset_info(path: Path) -> dict[str, Any]:
+    """The LLaMA-Factory dataset list (dataset_info.json) beside the data, to which the export adds its
+    entry: {} when there is none. One that cannot be read, or is not a JSON object, is someone's file
+    that is not ours to replace: an OutputError, before the export writes anything."""
     check_file(path)
+    if not path.is_file():
+        return {}
     try:
-        info = json.loads(read_input(path, MAX_DATASET_INFO_BYTES)) if path.is_file() else {}
-    except OSError as exc:  # unreadable or too big to be one: refused, not replaced by ours
+        info = json.loads(read_input(path, MAX_DATASET_INFO_BYTES))
+    except OSError as exc:
         raise OutputError(f"cannot update {path}: {exc.strerror or exc}") from None
-    except (ValueError, RecursionError):  # not JSON: replaced, as before
-        info = {}
-    if not isinstance(info, dict):  # JSON of another shape (a list): replaced too, not a TypeError
-        info = {}
-    info[out.stem] = {
-        "file_name": out.name, "formatting": "sharegpt",
-        "columns": {"messages": "messages", "images": "images"},
-        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
-                 "system_tag": "system"},
-    }
-    write_atomically(path, [json.dumps(info, indent=2) + "\n"])
+    except (ValueError, RecursionError):
+        info = None
+    if not isinstance(info, dict):
+        raise OutputError(f"cannot update {path}: it is not a JSON object (LLaMA-Factory's dataset list); "
+                          "move it away or export to another folder")
+    return info

@@ -201,11 +201,15 @@ def test_an_export_image_path_that_is_a_fifo(tmp_path: Path) -> None:
     assert "not a regular file" in _child(["export", str(trace), "--out", str(tmp_path / "o.jsonl")], tmp_path)
 
 
-def test_a_dataset_info_of_another_shape_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "dataset_info.json").write_text("[1, 2]\n", encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    assert main(["export", str(_trace(tmp_path / "t")), "--out", str(tmp_path / "o.jsonl")]) == 0
-    assert "o" in json.loads((tmp_path / "dataset_info.json").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("content", ["[1, 2]\n", "not json {\n"])
+def test_a_dataset_info_that_is_not_a_dataset_list_is_kept_and_nothing_written(
+        tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "dataset_info.json").write_text(content, encoding="utf-8")
+    assert main(["export", str(_trace(tmp_path / "t")), "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("deskpilot: cannot update ") and "not a JSON object" in err and "\n" not in err
+    assert (tmp_path / "dataset_info.json").read_text(encoding="utf-8") == content  # the user's file, untouched
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_a_trace_directory_that_cannot_be_made(tmp_path: Path) -> None:
