@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from actions.errors import DeskpilotError
 from agent.console.hub import Hub
 from agent.console.peers import PeerUnknown, loopback_peer_uid
 
@@ -50,6 +51,10 @@ MAX_BODY = 4096
 MAX_CONNECTIONS = 64
 REQUEST_S = 10.0  # a whole request (or the wait for the next one on a kept-alive connection)
 WRITE_TIMEOUT_S = 10.0
+
+
+class ConsoleError(DeskpilotError):
+    """The console cannot listen where it was asked to (the port is taken); one line."""
 
 
 class ConsoleServer:
@@ -62,7 +67,11 @@ class ConsoleServer:
         self.token = token or secrets.token_urlsafe(32)
         self.uids = {os.getuid(), *allow_uids}
         self.request_s = request_s
-        self.httpd = _Server((host, port), _handler(self), self, max_connections)
+        try:
+            self.httpd = _Server((host, port), _handler(self), self, max_connections)
+        except OSError as exc:
+            raise ConsoleError(f"the console cannot listen on {host}:{port}: {exc.strerror or exc} (console.port; "
+                               "0 picks a free port)") from None
         self.host, self.port = host, self.httpd.server_address[1]
         self.closing = threading.Event()
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="deskpilot-console", daemon=True)

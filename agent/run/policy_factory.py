@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from actions.files import MiB, read_input
 from agent.config import ModelSettings, Settings
 from agent.errors import EnvironmentProblem
 from policies.qwen.dialects import Dialect, detect, dialect_for, is_thinking
@@ -48,7 +49,7 @@ def checkpoint_config(name: str) -> dict[str, Any] | None:
         except (ImportError, ValueError):
             path = None
     try:
-        return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
+        return json.loads(read_input(path, 16 * MiB)) if path is not None and path.is_file() else None
     except (OSError, ValueError, RecursionError):
         return None
 

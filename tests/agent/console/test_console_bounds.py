@@ -164,3 +164,14 @@ def test_allow_uids_lets_another_user_in_with_the_token() -> None:
     with ConsoleServer(Hub(), allow_uids=(NOBODY,)) as server:
         (reply,) = as_nobody(server.port, server.token, 1, 0.2)
     assert reply.startswith(b"HTTP/1.1 200") and b'"controls"' in reply
+
+
+def test_a_port_in_use_is_one_line() -> None:
+    from agent.console.server import ConsoleError
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ConsoleError) as refused:
+            ConsoleServer(Hub(), port=port)
+    message = str(refused.value)
+    assert message.startswith(f"the console cannot listen on 127.0.0.1:{port}: ") and "\n" not in message
