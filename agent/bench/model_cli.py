@@ -117,7 +117,7 @@ def main(args: argparse.Namespace, model_settings: Any = None) -> int:
 def _screen(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
     # at most a screen's size: the synthetic screenshot is allocated whole (100000x100000 would be 28 GiB)
-    if not (sep and width.isdigit() and height.isdigit() and 28 <= int(width) <= MAX_SIDE >= int(height) >= 28):
+    if not (sep and width.isdigit() and height.isdigit() and all(28 <= int(n) <= MAX_SIDE for n in (width, height))):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT between 28 and {MAX_SIDE}, got {text!r}")
     return int(width), int(height)
 
