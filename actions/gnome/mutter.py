@@ -42,7 +42,7 @@ def start_stream(bus: Bus, monitor: int, remote_desktop: str | None,
     monitors = connectors(bus)
     if not 1 <= monitor <= len(monitors):
         raise CaptureError(f"monitor {monitor} does not exist; mutter has {len(monitors)} monitor(s) "
-                           "(monitor 0, all monitors joined, is X11-only for now)")
+                           "(monitor 0, all monitors joined, is for X11 and wlroots for now)")
     props: dict[str, Any] = {}
     if remote_desktop is not None:
         session_id = bus.get_property(RD_NAME, remote_desktop, RD_SESSION, "SessionId")

@@ -4,7 +4,11 @@ One output per capture, in physical pixels; the Screenshot's monitor is the outp
 layout in physical pixels and its scale the output's scale, so `to_desktop` yields the compositor's
 logical coordinates. The buffer is kept between captures of the same size. The cursor is left out
 of the frame (as mss leaves it out on X11), so a moving pointer never reads as a changing screen.
-Not for: input, or choosing the output (the computer does).
+`screen.monitor: 0` (`JoinedCapture`, as mss's monitor 0 on X11): every output captured and laid on
+one canvas, the layout's bounding box in physical pixels (parts no output covers stay black). Only
+where the outputs share one scale: with two, one screenshot pixel would be two sizes, so the line
+says which monitor to pick instead. `capture_for` makes the one the monitor number asks for.
+Not for: input (the computer), or which outputs exist (the connection).
 """
 
 from __future__ import annotations
@@ -102,6 +106,50 @@ class ScreencopyCapture:
         self._release()
 
 
+class JoinedCapture:
+    """All outputs on one canvas: `screen.monitor: 0`. The outputs must share one scale."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._parts = [ScreencopyCapture(conn, output) for output in conn.outputs]
+        scales = sorted({round(part.scale, 4) for part in self._parts})
+        if len(scales) > 1:
+            self.close()
+            raise CaptureError(f"monitor 0 joins the outputs into one image only when they share one scale; these "
+                               f"have {', '.join(f'{s:g}' for s in scales)}: set screen.monitor to one of 1.."
+                               f"{len(self._parts)}")
+        self.scale = self._parts[0].scale
+        left, top, width, height = conn.layout()
+        self.monitor = Monitor(round(left * self.scale), round(top * self.scale), round(width * self.scale),
+                               round(height * self.scale))
+
+    def grab(self) -> Screenshot:
+        import numpy as np
+
+        m = self.monitor
+        canvas = np.zeros((m.height, m.width), dtype=np.uint32)  # BGRX words; black where no output is
+        for part in self._parts:
+            shot = part.grab()
+            x, y = shot.monitor.left - m.left, shot.monitor.top - m.top
+            pixels = shot.pixels()[: m.height - y, : m.width - x]  # an output rounded a pixel past the box
+            canvas[y:y + pixels.shape[0], x:x + pixels.shape[1]] = pixels
+        return Screenshot(monitor=m, scale=self.scale, captured_at=time.time(), bgra=canvas.tobytes())
+
+    def close(self) -> None:
+        for part in self._parts:
+            part.close()
+
+
+def capture_for(conn: Connection, monitor: int) -> ScreencopyCapture | JoinedCapture:
+    """The capture `screen.monitor` asks for: 0 all outputs joined, 1.. one output (ordered by layout)."""
+    outputs = conn.outputs
+    if monitor == 0:
+        return JoinedCapture(conn)
+    if not 1 <= monitor <= len(outputs):
+        raise CaptureError(f"monitor {monitor} does not exist; this compositor has {len(outputs)} output(s) "
+                           "(0 joins them all)")
+    return ScreencopyCapture(conn, outputs[monitor - 1])
+
+
 class WlrootsCapture:
     """Capture only, on a connection of its own (replay's observer captures from the policy's thread)."""
 
@@ -109,11 +157,11 @@ class WlrootsCapture:
         from actions.wayland.client import connect
 
         self._conn = connect(display)
-        outputs = self._conn.outputs
-        if not 1 <= monitor <= len(outputs):
+        try:
+            self._capture = capture_for(self._conn, monitor)
+        except Exception:
             self._conn.close()
-            raise CaptureError(f"monitor {monitor} does not exist; this compositor has {len(outputs)} output(s)")
-        self._capture = ScreencopyCapture(self._conn, outputs[monitor - 1])
+            raise
 
     def grab(self) -> Screenshot:
         return self._capture.grab()

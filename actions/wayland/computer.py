@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import threading
 
-from actions.capture import CaptureError
 from actions.computer import Button
 from actions.geometry import Point, Screenshot, drag_path
-from actions.wayland.capture import ScreencopyCapture
+from actions.wayland.capture import capture_for
 from actions.wayland.client import WLROOTS_GLOBALS, WaylandUnavailable, connect
 from actions.wayland.inputs import VirtualKeyboard, VirtualPointer
 
@@ -28,11 +27,7 @@ class WlrootsComputer:
             missing = [g for g in WLROOTS_GLOBALS if g not in self._conn.globals]
             if missing:
                 raise WaylandUnavailable(f"this compositor does not offer {', '.join(missing)}")
-            outputs = self._conn.outputs
-            if not 1 <= monitor <= len(outputs):
-                raise CaptureError(f"monitor {monitor} does not exist; this compositor has {len(outputs)} "
-                                   "output(s) (monitor 0, all outputs joined, is X11-only for now)")
-            self._capture = ScreencopyCapture(self._conn, outputs[monitor - 1])
+            self._capture = capture_for(self._conn, monitor)
             self._pointer = VirtualPointer(self._conn)
             self._keyboard = VirtualKeyboard(self._conn)
             self._conn.display.roundtrip()

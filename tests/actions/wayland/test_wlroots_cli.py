@@ -190,3 +190,31 @@ def test_every_corner_pixel_and_latency(sway: HeadlessSway, apps: tuple, monkeyp
           f"click call (move + press + release, each acknowledged by a round trip) median "
           f"{statistics.median(calls):.1f} ms, click to the app's logged event median "
           f"{statistics.median(clicks):.1f} ms (polled every 20 ms)")
+
+
+def test_monitor_0_joins_the_outputs(sway: HeadlessSway, apps: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """screen.monitor: 0, as mss's monitor 0 on X11: one canvas of the layout's bounding box; each output's
+    pixels where it sits, black where none is; a click anywhere reaches the output under it."""
+    for key, value in sway.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    from actions.geometry import to_desktop
+    from actions.wayland.computer import WlrootsComputer
+
+    joined, second = WlrootsComputer(0), WlrootsComputer(2)
+    try:
+        shot, alone = joined.screenshot(), second.screenshot()
+        assert shot.size == (2080, 800) and (shot.monitor.left, shot.monitor.top) == (0, 0)
+        pixels = shot.pixels()
+        assert (pixels[200:800, 1280:2080] == alone.pixels()).all()  # the second output, where it sits
+        assert not (pixels[:200, 1280:] & 0xFFFFFF).any()  # above it no output: black
+        for point, index, want in (((0, 0), 0, (0, 0)), ((1279, 799), 0, (1279, 799)), ((1280, 200), 1, (0, 0)),
+                                   ((2079, 799), 1, (799, 599)), ((1700, 500), 1, (420, 300))):
+            app = apps[index]
+            mark = app.mark()
+            joined.click(to_desktop(point, shot.monitor, shot.scale), "left", 1)
+            got = app.wait_for(lambda e: e["e"] == "press" and e["n"] == 1, mark)
+            assert (got["x"], got["y"]) == want, point
+    finally:
+        joined.close()
+        second.close()

@@ -81,3 +81,14 @@ def test_text_types_alike_at_any_scale(apps: tuple) -> None:
         assert typed(apps[1].events()[mark:]) == "Zoë 中文 ✓/@"
     finally:
         computer.close()
+
+
+@pytest.mark.usefixtures("wayland")
+def test_monitor_0_needs_one_scale_and_says_which_monitors_to_pick() -> None:
+    from actions.capture import CaptureError
+    from actions.wayland.computer import WlrootsComputer
+
+    with pytest.raises(CaptureError) as refused:
+        WlrootsComputer(0)
+    message = str(refused.value)
+    assert "only when they share one scale; these have 1.5, 2: set screen.monitor to one of 1..2" in message
