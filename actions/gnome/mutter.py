@@ -1,7 +1,8 @@
 """mutter's own remote desktop: a RemoteDesktop session linked to a ScreenCast session, over D-Bus.
 
 `org.gnome.Mutter.RemoteDesktop.CreateSession`, then a ScreenCast session carrying its SessionId,
-`RecordMonitor` on the chosen monitor's connector (cursor hidden, as mss leaves it out on X11), and
+`RecordMonitor` on the chosen monitor's connector (cursor hidden, as mss leaves it out on X11; for
+`screen.monitor: 0`, `RecordArea` on the layout's bounding box, as mss's monitor 0), and
 `Start`: the stream's `PipeWireStreamAdded` signal gives the PipeWire node. No dialog: mutter trusts
 every client of the session bus (headless mutter, CI, kiosks; a real GNOME session asks through the
 portal instead, see `portal`). Catch (WAYLAND.md): the first event of each virtual device is dropped,
@@ -35,23 +36,57 @@ def connectors(bus: Bus) -> list[tuple[str, int, int]]:
     return sorted(found, key=lambda c: (c[1], c[2]))
 
 
+def layout_box(bus: Bus) -> tuple[int, int, int, int]:
+    """The bounding box of all monitors in mutter's layout coordinates (left, top, width, height), for
+    monitor 0; a CaptureError when they have different scales in the logical layout (one stream pixel
+    would be two sizes there)."""
+    try:
+        _serial, monitors, logical, props = bus.call(DC_NAME, DC_PATH, DC_NAME, "GetCurrentState")
+    except GnomeUnavailable as exc:
+        raise GnomeUnavailable(f"cannot read mutter's monitors (DisplayConfig): {exc}") from None
+    modes = {spec[0]: next((m for m in modes if m[6].get("is-current", ("b", False))[1]), None)
+             for spec, modes, _props in monitors}
+    physical = props.get("layout-mode", ("u", 1))[1] == 2  # else logical: sizes are the mode over the scale
+    boxes, scales = [], set()
+    for x, y, scale, _transform, _primary, specs, _p in logical:
+        mode = modes.get(specs[0][0]) if specs else None
+        if mode is None:
+            continue
+        divide = 1.0 if physical else scale
+        boxes.append((x, y, x + round(mode[1] / divide), y + round(mode[2] / divide)))
+        scales.add(round(scale, 4))
+    if not physical and len(scales) > 1:
+        raise CaptureError(f"monitor 0 joins the monitors into one image only when they share one scale; these have "
+                           f"{', '.join(f'{s:g}' for s in sorted(scales))}: set screen.monitor to one of 1.."
+                           f"{len(boxes)}")
+    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    return left, top, max(b[2] for b in boxes) - left, max(b[3] for b in boxes) - top
+
+
 def start_stream(bus: Bus, monitor: int, remote_desktop: str | None,
                  start: Callable[[], Any] | None = None) -> tuple[str, Stream]:
-    """A ScreenCast session recording monitor `monitor` (1-based), linked to `remote_desktop`'s session
-    id when given, started (by `start`, else the screen cast's own Start): its path and its stream."""
+    """A ScreenCast session recording monitor `monitor` (1-based; 0: the area of all of them), linked to
+    `remote_desktop`'s session id when given, started (by `start`, else the screen cast's own Start):
+    its path and its stream."""
     monitors = connectors(bus)
-    if not 1 <= monitor <= len(monitors):
+    if not 0 <= monitor <= len(monitors):
         raise CaptureError(f"monitor {monitor} does not exist; mutter has {len(monitors)} monitor(s) "
-                           "(monitor 0, all monitors joined, is for X11 and wlroots for now)")
+                           "(0 joins them all)")
     props: dict[str, Any] = {}
     if remote_desktop is not None:
         session_id = bus.get_property(RD_NAME, remote_desktop, RD_SESSION, "SessionId")
         props["remote-desktop-session-id"] = ("s", session_id)
+    hidden = {"cursor-mode": ("u", CURSOR_HIDDEN)}
+    box = layout_box(bus) if monitor == 0 else None
     (cast,) = bus.call(SC_NAME, SC_PATH, SC_NAME, "CreateSession", "a{sv}", props)
-    (stream,) = bus.call(SC_NAME, cast, SC_SESSION, "RecordMonitor", "sa{sv}", monitors[monitor - 1][0],
-                         {"cursor-mode": ("u", CURSOR_HIDDEN)})
+    if box is not None:
+        (stream,) = bus.call(SC_NAME, cast, SC_SESSION, "RecordArea", "iiiia{sv}", *box, hidden)
+    else:
+        (stream,) = bus.call(SC_NAME, cast, SC_SESSION, "RecordMonitor", "sa{sv}", monitors[monitor - 1][0], hidden)
     begin = start or (lambda: bus.call(SC_NAME, cast, SC_SESSION, "Start"))
     added = bus.wait_signal(begin, path=stream, interface=SC_STREAM, member="PipeWireStreamAdded")
+    if box is not None:  # an area stream has no position or size parameters: it is the area asked for
+        return cast, Stream(node=int(added.body[0]), area=box, handle=stream)
     params = bus.get_property(SC_NAME, stream, SC_STREAM, "Parameters")
     (x, y), (w, h) = params["position"][1], params["size"][1]
     return cast, Stream(node=int(added.body[0]), area=(x, y, w, h), handle=stream)

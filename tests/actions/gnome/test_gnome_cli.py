@@ -207,3 +207,28 @@ def test_the_early_check_probes_without_opening_a_session(mutter: HeadlessMutter
     assert probe("mutter") == "mutter"
     with pytest.raises(GnomeUnavailable, match="no RemoteDesktop portal"):
         probe("portal")
+
+
+def test_monitor_0_joins_the_monitors(mutter: HeadlessMutter, apps: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """screen.monitor: 0 records the layout's bounding box (RecordArea): each monitor where it sits, black
+    where none is; a click anywhere reaches the window under it."""
+    for key, value in mutter.env().items():
+        monkeypatch.setenv(key, value)
+    from actions.geometry import to_desktop
+    from actions.gnome.start import open_computer
+
+    computer = open_computer(0, "mutter")
+    try:
+        shot = computer.screenshot()
+        assert shot.size == (2080, 800) and (shot.monitor.left, shot.monitor.top) == (0, 0)
+        assert not (shot.pixels()[:200, 1280:] & 0xFFFFFF).any()  # above the second monitor: none
+        for point, index, want in (((0, 0), 0, (0, 0)), ((1279, 799), 0, (1279, 799)), ((1280, 200), 1, (0, 0)),
+                                   ((2079, 799), 1, (799, 599)), ((1700, 500), 1, (420, 300))):
+            app = apps[index]
+            mark = app.mark()
+            computer.click(to_desktop(point, shot.monitor, shot.scale), "left", 1)
+            got = app.wait_for(lambda e: e["e"] == "press" and e["n"] == 1, mark)
+            assert (got["x"], got["y"]) == want, point
+            time.sleep(0.5)  # past the double-click time
+    finally:
+        computer.close()

@@ -125,3 +125,36 @@ def test_without_pygobject_the_packages_are_named(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(GnomeUnavailable, match=r"apt-get install python3-gi gir1\.2-gstreamer-1\.0") as info:
         gst.import_gi()
     assert "--system-site-packages" in str(info.value)
+
+
+class FakeDisplayConfig:
+    """A bus answering only DisplayConfig.GetCurrentState, with monitors (connector, w, h) at (x, y, scale)."""
+
+    def __init__(self, layout_mode: int, monitors: list[tuple[str, int, int, int, int, float]]) -> None:
+        self.state = (1, [((c, "V", "P", "S"), [("m", w, h, 60.0, 1.0, [1.0], {"is-current": ("b", True)})], {})
+                          for c, w, h, _x, _y, _s in monitors],
+                      [(x, y, s, 0, i == 0, [(c, "V", "P", "S")], {})
+                       for i, (c, _w, _h, x, y, s) in enumerate(monitors)],
+                      {"layout-mode": ("u", layout_mode)})
+
+    def call(self, *args: object) -> tuple:
+        assert args[3] == "GetCurrentState"
+        return self.state
+
+
+def test_monitor_0_is_the_bounding_box_of_the_layout() -> None:
+    from actions.gnome.mutter import layout_box
+
+    physical = FakeDisplayConfig(2, [("A", 2560, 1600, 0, 0, 2.0), ("B", 800, 600, 2560, 300, 1.0)])
+    assert layout_box(physical) == (0, 0, 3360, 1600)  # physical layout: mixed scales are fine
+    logical = FakeDisplayConfig(1, [("A", 2560, 1600, 0, 0, 2.0), ("B", 1280, 800, 1280, 100, 2.0)])
+    assert layout_box(logical) == (0, 0, 1920, 800)  # logical layout: sizes are the modes over the scale
+
+
+def test_monitor_0_refuses_mixed_scales_in_the_logical_layout() -> None:
+    from actions.capture import CaptureError
+    from actions.gnome.mutter import layout_box
+
+    mixed = FakeDisplayConfig(1, [("A", 2560, 1600, 0, 0, 2.0), ("B", 1280, 800, 1280, 0, 1.0)])
+    with pytest.raises(CaptureError, match=r"share one scale; these have 1, 2: set screen.monitor to one of 1..2"):
+        layout_box(mixed)
