@@ -23,6 +23,7 @@ import pwd
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -257,3 +258,32 @@ def every_action_lands_then_replays(replay: Callable[[Path, Path], subprocess.Co
     assert again.returncode == 0, again.stdout + again.stderr
     probe.wait_for(lambda e: e["e"] == "key" and e["name"] == "Tab", mark)
     assert_every_action_landed(probe.events()[mark:])
+
+
+def sigterm_stops_a_run(env: dict[str, str], backend: str, probe: ProbeApp, tmp_path: Path) -> None:
+    """The fallback the startup line names for the missing kill hotkey: SIGTERM ends a `backend` run (under
+    `env`, its first click landing on `probe`) as cancelled, before its next step."""
+    conf = tmp_path / "config.yaml"
+    conf.write_text(f"screen:\n  backend: {backend}\n")
+    steps = [{"action": "left_click", "coordinate": [160, 170]}, {"action": "wait", "time": 30},
+             {"action": "left_click", "coordinate": [180, 190]}]
+    mark = probe.mark()
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "replay", str(script(tmp_path, steps)), "--config",
+                             str(conf), "--trace-dir", str(tmp_path / "traces")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env | {"PYTHONPATH": str(REPO_ROOT)})
+    probe.wait_for(lambda e: e["e"] == "press" and (e["x"], e["y"]) == (160, 170), mark, timeout=60)
+    time.sleep(0.5)  # into the wait step
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert "status: cancelled" in out, out + err
+    assert not any(e["e"] == "press" and (e["x"], e["y"]) == (180, 190) for e in probe.events()[mark:])
+
+
+def record_is_refused_in_one_line(env: dict[str, str], session: str, tmp_path: Path) -> None:
+    """`deskpilot record` in a Wayland `session` (its name in the message) says in one line that it needs X11."""
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "record", "--out", str(tmp_path / "rec")],
+                          capture_output=True, text=True, env=env | {"PYTHONPATH": str(REPO_ROOT)}, cwd=tmp_path,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"recording needs X11: this {session} session" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "rec").exists(), proc.stderr

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 from gnome_helpers import GnomeProbe, HeadlessMutter, mutter_skip_reason
-from wayland_helpers import REPO_ROOT, every_action_lands_then_replays, script, typed
+from wayland_helpers import (
+    REPO_ROOT,
+    every_action_lands_then_replays,
+    record_is_refused_in_one_line,
+    script,
+    sigterm_stops_a_run,
+    typed,
+)
 
 from agent.traces.store import read_trace
 
@@ -95,30 +102,12 @@ def test_the_gate_stands_before_every_action(mutter: HeadlessMutter, apps: tuple
 
 
 def test_record_says_in_one_line_that_it_needs_x11(mutter: HeadlessMutter, tmp_path: Path) -> None:
-    proc = cli(mutter, ["record", "--out", str(tmp_path / "rec")], tmp_path, timeout=60)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "recording needs X11: this gnome session" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "rec").exists(), proc.stderr
+    record_is_refused_in_one_line(mutter.env(), "gnome", tmp_path)
 
 
 def test_sigterm_stops_a_gnome_run(mutter: HeadlessMutter, apps: tuple, tmp_path: Path) -> None:
-    """The fallback the startup line names (no kill hotkey on GNOME Wayland): SIGTERM ends the run as cancelled,
-    before its next step."""
-    first, _ = apps
-    conf = tmp_path / "config.yaml"
-    conf.write_text("screen:\n  backend: gnome\n")
-    steps = [{"action": "left_click", "coordinate": [160, 170]}, {"action": "wait", "time": 30},
-             {"action": "left_click", "coordinate": [180, 190]}]
-    mark = first.mark()
-    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "replay", str(script(tmp_path, steps)), "--config",
-                             str(conf), "--trace-dir", str(tmp_path / "traces")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=mutter.env() | {"PYTHONPATH": str(REPO_ROOT)})
-    first.wait_for(lambda e: e["e"] == "press" and (e["x"], e["y"]) == (160, 170), mark, timeout=60)
-    time.sleep(0.5)  # into the wait step
-    proc.terminate()
-    out, err = proc.communicate(timeout=60)
-    assert "status: cancelled" in out, out + err
-    assert not any(e["e"] == "press" and (e["x"], e["y"]) == (180, 190) for e in first.events()[mark:])
+    """No kill hotkey on GNOME Wayland: SIGTERM, the fallback the startup line names, cancels the run."""
+    sigterm_stops_a_run(mutter.env(), "gnome", apps[0], tmp_path)
 
 
 def test_clipboard_is_restored_after_pasting(mutter: HeadlessMutter, apps: tuple,

@@ -23,7 +23,9 @@ from wayland_helpers import (
     HeadlessSway,
     ProbeApp,
     every_action_lands_then_replays,
+    record_is_refused_in_one_line,
     script,
+    sigterm_stops_a_run,
     sway_skip_reason,
 )
 
@@ -114,31 +116,12 @@ def test_window_rules_fail_closed_without_x11(sway: HeadlessSway, apps: tuple, t
 
 
 def test_record_says_in_one_line_that_it_needs_x11(sway: HeadlessSway, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "agent.cli", "record", "--out", str(tmp_path / "rec")],
-                          capture_output=True, text=True, env=sway.env() | {"PYTHONPATH": str(REPO_ROOT)},
-                          cwd=tmp_path, timeout=60)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "recording needs X11: this wlroots session" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "rec").exists(), proc.stderr
+    record_is_refused_in_one_line(sway.env(), "wlroots", tmp_path)
 
 
 def test_sigterm_stops_a_wayland_run(sway: HeadlessSway, apps: tuple, tmp_path: Path) -> None:
     """The fallback the startup line names: SIGTERM ends the run as cancelled, before its next step."""
-    first, _ = apps
-    conf = tmp_path / "config.yaml"
-    conf.write_text("screen:\n  backend: wlroots\n")
-    steps = [{"action": "left_click", "coordinate": [160, 170]}, {"action": "wait", "time": 30},
-             {"action": "left_click", "coordinate": [180, 190]}]
-    mark = first.mark()
-    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "replay", str(script(tmp_path, steps)), "--config",
-                             str(conf), "--trace-dir", str(tmp_path / "traces")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=sway.env() | {"PYTHONPATH": str(REPO_ROOT)})
-    first.wait_for(lambda e: e["e"] == "press" and (e["x"], e["y"]) == (160, 170), mark, timeout=60)
-    time.sleep(0.5)  # into the wait step
-    proc.terminate()
-    out, err = proc.communicate(timeout=60)
-    assert "status: cancelled" in out, out + err
-    assert not any(e["e"] == "press" and (e["x"], e["y"]) == (180, 190) for e in first.events()[mark:])
+    sigterm_stops_a_run(sway.env(), "wlroots", apps[0], tmp_path)
 
 
 def test_the_demo_inside_a_wayland_session_stays_on_its_own_x_display(sway: HeadlessSway, apps: tuple,
