@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -65,6 +66,47 @@ def private_xvfb(*screens: tuple[int, int]) -> Iterator[Xvfb]:
         pytest.skip(reason)
     with Xvfb(screens=screens or ((1280, 800),)) as server:
         yield server
+
+
+# The end of a Tk test app's source: once its window is viewable, it writes "ready" to the file named
+# by its first argument (what `desktop_with_clients` waits for), then runs.
+TK_READY = """
+def ready():
+    root.update()
+    if not root.winfo_viewable():
+        root.after(20, ready); return
+    open(sys.argv[1], "w").write("ready")
+root.after(0, ready); root.mainloop()
+"""
+
+
+@contextmanager
+def desktop_with_clients(tmp: Path, sources: Mapping[str, str]) -> Iterator[Any]:
+    """An Xvfb (1280x800) with one client per `sources` entry (name -> Python source, started with the
+    path of its ready file, which it writes once it is up), and a real executor on it, the pointer parked
+    away at (900, 600); everything stopped at the end."""
+    from agent.config import load_settings
+    from agent.run.runner import build_computer
+    from agent.sandbox.launch import pointing_at
+
+    for name, source in sources.items():
+        (tmp / f"{name}.py").write_text(source, encoding="utf-8")
+    with Xvfb(screens=((1280, 800),)) as server, pointing_at(server.display):
+        procs = [subprocess.Popen([sys.executable, str(tmp / f"{name}.py"), str(tmp / f"{name}.ready")],
+                                  env=server.env()) for name in sources]
+        try:
+            deadline = time.monotonic() + 15
+            while not all((tmp / f"{name}.ready").exists() for name in sources):
+                assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, "an app did not start"
+                time.sleep(0.02)
+            computer = build_computer(load_settings(None), server.display)
+            computer.move((900, 600))
+            yield computer
+            computer.close()
+        finally:
+            for proc in procs:  # a client's own children go with the X server
+                proc.terminate()
+                proc.wait(timeout=5)
 
 
 def rect_center(rect: Rect) -> tuple[int, int]:

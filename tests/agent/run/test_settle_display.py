@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from display_helpers import TK_READY, desktop_with_clients
 
 from actions.dispatch import Placement
 from actions.schema import LeftClick
-from agent.config import SettleSettings, load_settings
+from agent.config import SettleSettings
 from agent.run.settle import NoScreenChanges, differs, hover_first, screen_changes, settle
 from agent.sandbox import xvfb as xvfb_module
 from agent.sandbox.launch import pointing_at
@@ -40,13 +39,7 @@ field.bind("<Enter>", lambda e: field.config(bg="yellow"))
 field.bind("<Leave>", lambda e: field.config(bg="white"))
 field.bind("<Button-1>", lambda e: root.after(300, lambda: field.config(bg="blue")))
 tick.bind("<Button-1>", lambda e: tick.config(bg="green" if tick.cget("bg") == "grey" else "grey"))
-def ready():
-    root.update()
-    if not root.winfo_viewable():
-        root.after(20, ready); return
-    open(sys.argv[1], "w").write("ready")
-root.after(0, ready); root.mainloop()
-"""
+""" + TK_READY
 LATE, FIELD, TICK = (95, 50), (295, 50), (495, 50)
 EVENTS = SettleSettings(mode="events", effect_ms=1000, hover_ms=100, ping=False)  # effects from timers: no ping
 
@@ -54,24 +47,8 @@ EVENTS = SettleSettings(mode="events", effect_ms=1000, hover_ms=100, ping=False)
 @pytest.fixture(scope="module")
 def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """An Xvfb, the Tk app on it and a real executor; the pointer parked away from the targets."""
-    from agent.run.runner import build_computer
-
-    tmp = tmp_path_factory.mktemp("settle-display")
-    (tmp / "app.py").write_text(APP, encoding="utf-8")
-    with Xvfb(screens=((1280, 800),)) as server, pointing_at(server.display):
-        proc = subprocess.Popen([sys.executable, str(tmp / "app.py"), str(tmp / "ready")], env=server.env())
-        try:
-            deadline = time.monotonic() + 15
-            while not (tmp / "ready").exists():
-                assert proc.poll() is None and time.monotonic() < deadline, "the Tk app did not start"
-                time.sleep(0.02)
-            computer = build_computer(load_settings(None), server.display)
-            computer.move((900, 600))
-            yield computer
-            computer.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=5)
+    with desktop_with_clients(tmp_path_factory.mktemp("settle-display"), {"app": APP}) as computer:
+        yield computer
 
 
 def click_and_settle(computer: Any, at: tuple[int, int], cfg: SettleSettings) -> Any:

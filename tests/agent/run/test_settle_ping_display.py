@@ -9,20 +9,18 @@ the redraw comes later)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from display_helpers import TK_READY, desktop_with_clients
 
 from actions.dispatch import Placement
 from actions.schema import LeftClick
-from agent.config import SettleSettings, load_settings
+from agent.config import SettleSettings
 from agent.run.settle import differs, hover_first, screen_changes, settle
-from agent.sandbox.launch import pointing_at
-from agent.sandbox.xvfb import Xvfb, available
+from agent.sandbox.xvfb import available
 
 pytestmark = [pytest.mark.display, pytest.mark.skipif(bool(available()), reason=f"no Xvfb: {available()}")]
 
@@ -44,13 +42,7 @@ timer.bind("<Button-1>", lambda e: root.after(200, lambda: timer.config(
 field.bind("<Enter>", lambda e: field.config(bg="yellow"))
 field.bind("<Leave>", lambda e: field.config(bg="white"))
 field.bind("<Button-1>", lambda e: work(field, "blue"))
-def ready():
-    root.update()
-    if not root.winfo_viewable():
-        root.after(20, ready); return
-    open(sys.argv[1], "w").write("ready")
-root.after(0, ready); root.mainloop()
-"""
+""" + TK_READY
 # A plain X client that lists _NET_WM_PING but never answers (nor draws anything on a click).
 DEAF = """
 import sys
@@ -90,30 +82,11 @@ PING = SettleSettings(mode="events", effect_ms=1000, hover_ms=100, ping=True)
 
 @pytest.fixture(scope="module")
 def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """An Xvfb, the Tk app and the deaf client on it, and a real executor; the pointer parked away."""
-    from agent.run.runner import build_computer
-
-    tmp = tmp_path_factory.mktemp("settle-ping")
-    (tmp / "app.py").write_text(APP, encoding="utf-8")
-    (tmp / "deaf.py").write_text(DEAF, encoding="utf-8")
-    (tmp / "split.py").write_text(SPLIT, encoding="utf-8")
-    with Xvfb(screens=((1280, 800),)) as server, pointing_at(server.display):
-        procs = [subprocess.Popen([sys.executable, str(tmp / f"{name}.py"), str(tmp / f"{name}.ready")],
-                                  env=server.env()) for name in ("app", "deaf", "split")]
-        try:
-            deadline = time.monotonic() + 15
-            while not all((tmp / f"{name}.ready").exists() for name in ("app", "deaf", "split")):
-                assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, "an app did not start"
-                time.sleep(0.02)
-            computer = build_computer(load_settings(None), server.display)
-            computer.move((900, 600))
-            differs(computer.screenshot(), computer.screenshot())  # the first comparison imports numpy (~150 ms)
-            yield computer
-            computer.close()
-        finally:
-            for proc in procs:  # the split client's child goes with the X server
-                proc.terminate()
-                proc.wait(timeout=5)
+    """An Xvfb, the Tk app and the deaf and split clients on it, and a real executor; the pointer parked away."""
+    sources = {"app": APP, "deaf": DEAF, "split": SPLIT}
+    with desktop_with_clients(tmp_path_factory.mktemp("settle-ping"), sources) as computer:
+        differs(computer.screenshot(), computer.screenshot())  # the first comparison imports numpy (~150 ms)
+        yield computer
 
 
 def click_and_settle(computer: Any, at: tuple[int, int], cfg: SettleSettings = PING) -> tuple[float, Any]:
