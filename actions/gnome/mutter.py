@@ -92,6 +92,13 @@ def start_stream(bus: Bus, monitor: int, remote_desktop: str | None,
     return cast, Stream(node=int(added.body[0]), area=(x, y, w, h), handle=stream)
 
 
+def require_remote_desktop(bus: Bus) -> None:
+    """GnomeUnavailable (one line) unless mutter's RemoteDesktop service is on `bus`."""
+    if not bus.has_name(RD_NAME):
+        raise GnomeUnavailable("mutter's RemoteDesktop service (org.gnome.Mutter.RemoteDesktop) is not on the "
+                               "session bus: is this a GNOME Wayland session?")
+
+
 class MutterSession:
     """Input and one monitor's stream through mutter's RemoteDesktop + ScreenCast."""
 
@@ -99,9 +106,7 @@ class MutterSession:
 
     def __init__(self, bus: Bus, monitor: int = 1) -> None:
         self._bus = bus
-        if not bus.has_name(RD_NAME):
-            raise GnomeUnavailable("mutter's RemoteDesktop service (org.gnome.Mutter.RemoteDesktop) is not on the "
-                                   "session bus: is this a GNOME Wayland session?")
+        require_remote_desktop(bus)
         (self._path,) = bus.call(RD_NAME, RD_PATH, RD_NAME, "CreateSession")
         try:
             _cast, self.stream = start_stream(bus, monitor, self._path, lambda: self._rd("Start"))

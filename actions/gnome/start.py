@@ -34,14 +34,13 @@ def probe(via: Via = "auto") -> Literal["mutter", "portal"]:
     with GStreamer's PipeWire source — without opening a session (so no consent dialog). Returns the path;
     raises `GnomeUnavailable` with one line."""
     from actions.gnome.gst import import_gst
-    from actions.gnome.mutter import RD_NAME
+    from actions.gnome.mutter import require_remote_desktop
 
     bus = Bus()
     try:
         path = resolve_via(via, bus)
-        if path == "mutter" and not bus.has_name(RD_NAME):
-            raise GnomeUnavailable("mutter's RemoteDesktop service (org.gnome.Mutter.RemoteDesktop) is not on the "
-                                   "session bus: is this a GNOME Wayland session?")
+        if path == "mutter":
+            require_remote_desktop(bus)
         if path == "portal":
             from actions.gnome.portal import offers_remote_desktop
 
