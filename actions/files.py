@@ -22,25 +22,31 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 MiB = 1024 * 1024
+NOT_REGULAR = "not a regular file (a FIFO, device or socket)"
 
 
 def open_input(path: str | Path, max_bytes: int) -> BinaryIO:
     """`path` opened for reading in binary, refused (`OSError`) unless it is a regular file of at most
-    `max_bytes` bytes; the caller closes it. Opening never blocks, whatever `path` names."""
+    `max_bytes` bytes; the caller closes it. Opening never blocks, whatever `path` names, and anything
+    but a regular file is refused before it is opened (opening a device can do things of its own)."""
+    _check(os.stat(path), path, max_bytes)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or socket)", str(path))
-        if info.st_size > max_bytes:
-            raise OSError(errno.EFBIG, f"larger than {_size(max_bytes)} ({_size(info.st_size)})", str(path))
+        _check(os.fstat(fd), path, max_bytes)  # what was opened: not a file swapped in after the stat
         os.set_blocking(fd, True)  # a regular file: reads never wait anyway; PIL and friends expect blocking
         return open(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _check(info: os.stat_result, path: str | Path, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, NOT_REGULAR, str(path))
+    if info.st_size > max_bytes:
+        raise OSError(errno.EFBIG, f"larger than {_size(max_bytes)} ({_size(info.st_size)})", str(path))
 
 
 def read_input(path: str | Path, max_bytes: int) -> bytes:

@@ -11,6 +11,7 @@ Not for: running it (`agent.daemon.worker`) or validating the wire format (`agen
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actions.errors import DeskpilotError
+from actions.files import NOT_REGULAR, open_input
 from agent.config import Settings
 from agent.daemon.wire import Options, Submit
 from agent.traces.lines import Origin
@@ -64,20 +66,16 @@ def _stat(file: Path, shown: str) -> os.stat_result:
 
 
 def _vet(file: Path, max_bytes: int) -> None:
-    info = _stat(file, str(file))
-    if stat.S_ISREG(info.st_mode):
-        try:
-            fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise TaskProblem(f"{file}: {exc.strerror or exc}") from None
-        try:
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise TaskProblem(f"{file}: not a regular file (a FIFO, device or socket cannot be replayed)")
-    if info.st_size > max_bytes:
-        raise TaskProblem(f"{file}: {info.st_size} bytes, more than daemon.max_task_file_bytes ({max_bytes})")
+    """`file` is a regular file of at most `max_bytes` (actions.files: checked before and after opening it)."""
+    try:
+        open_input(file, max_bytes).close()
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            size = _stat(file, str(file)).st_size
+            raise TaskProblem(f"{file}: {size} bytes, more than daemon.max_task_file_bytes ({max_bytes})") from None
+        if exc.strerror == NOT_REGULAR or exc.errno == errno.EISDIR:
+            raise TaskProblem(f"{file}: not a regular file (a FIFO, device or socket cannot be replayed)") from None
+        raise TaskProblem(f"{file}: {(exc.strerror or str(exc)).lower()}") from None
 
 
 @dataclass(frozen=True)
