@@ -17,6 +17,16 @@ class CaptureError(DeskpilotError, RuntimeError):
     """The screen could not be captured (no display, or no such monitor)."""
 
 
+def one_scale(scales: list[float]) -> float:
+    """The scale the monitors `scales` share, for monitor 0 (all joined into one image); a CaptureError
+    naming the monitors to pick instead when they differ (one image pixel would be two sizes)."""
+    distinct = sorted({round(scale, 4) for scale in scales})
+    if len(distinct) > 1:
+        raise CaptureError(f"monitor 0 joins the monitors into one image only when they share one scale; these have "
+                           f"{', '.join(f'{s:g}' for s in distinct)}: set screen.monitor to one of 1..{len(scales)}")
+    return scales[0]
+
+
 class MssCapture:
     """Captures monitor `index` (mss numbering: 1 = first monitor, 0 = all of them joined)."""
 

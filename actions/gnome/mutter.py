@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actions.capture import CaptureError
+from actions.capture import CaptureError, one_scale
 from actions.gnome.bus import Bus, GnomeUnavailable
 from actions.gnome.session import Stream, fd_number
 
@@ -47,18 +47,16 @@ def layout_box(bus: Bus) -> tuple[int, int, int, int]:
     modes = {spec[0]: next((m for m in modes if m[6].get("is-current", ("b", False))[1]), None)
              for spec, modes, _props in monitors}
     physical = props.get("layout-mode", ("u", 1))[1] == 2  # else logical: sizes are the mode over the scale
-    boxes, scales = [], set()
+    boxes, scales = [], []
     for x, y, scale, _transform, _primary, specs, _p in logical:
         mode = modes.get(specs[0][0]) if specs else None
         if mode is None:
             continue
         divide = 1.0 if physical else scale
         boxes.append((x, y, x + round(mode[1] / divide), y + round(mode[2] / divide)))
-        scales.add(round(scale, 4))
-    if not physical and len(scales) > 1:
-        raise CaptureError(f"monitor 0 joins the monitors into one image only when they share one scale; these have "
-                           f"{', '.join(f'{s:g}' for s in sorted(scales))}: set screen.monitor to one of 1.."
-                           f"{len(boxes)}")
+        scales.append(scale)
+    if not physical:
+        one_scale(scales)
     left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
     return left, top, max(b[2] for b in boxes) - left, max(b[3] for b in boxes) - top
 

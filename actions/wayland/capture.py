@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from actions.capture import CaptureError
+from actions.capture import CaptureError, one_scale
 from actions.geometry import Monitor, Screenshot
 from actions.wayland.client import Connection, Output
 
@@ -111,13 +111,11 @@ class JoinedCapture:
 
     def __init__(self, conn: Connection) -> None:
         self._parts = [ScreencopyCapture(conn, output) for output in conn.outputs]
-        scales = sorted({round(part.scale, 4) for part in self._parts})
-        if len(scales) > 1:
+        try:
+            self.scale = one_scale([part.scale for part in self._parts])
+        except CaptureError:
             self.close()
-            raise CaptureError(f"monitor 0 joins the outputs into one image only when they share one scale; these "
-                               f"have {', '.join(f'{s:g}' for s in scales)}: set screen.monitor to one of 1.."
-                               f"{len(self._parts)}")
-        self.scale = self._parts[0].scale
+            raise
         left, top, width, height = conn.layout()
         self.monitor = Monitor(round(left * self.scale), round(top * self.scale), round(width * self.scale),
                                round(height * self.scale))
