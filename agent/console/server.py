@@ -11,46 +11,32 @@ must present it — `?token=` on GETs (the page, its event stream, images, repor
 whose Host header is not this loopback address are refused too (DNS rebinding). Without the token:
 403 and nothing else.
 
-Bounded, against other local users and broken clients (any local process can connect to loopback):
-- other users' processes are refused at accept, before they cost a thread or a slot: the peer's uid
-  comes from the kernel's socket table (agent.console.peers); `console.allow_uids` lets more in;
-  where the system cannot tell (not Linux) the token alone guards, within the bounds below;
-- at most `MAX_CONNECTIONS` connections at a time (an open page holds one event stream and a few
-  short requests);
-- each request, headers and body, must arrive whole within `REQUEST_S` of the connection being ready
-  for it (a client sending a byte a second is cut off, an idle keep-alive connection closed); a
-  write that cannot go out for `WRITE_TIMEOUT_S` (a page that stopped reading) ends the connection;
-- bodies (buttons' JSON) are at most `MAX_BODY` bytes, with a valid Content-Length.
+Bounded against other local users and broken clients (agent.console.bounds): other users' processes
+are refused at accept, connections are counted, each request has a deadline.
 Not for: what is shown (agent.console.hub) or the page itself (agent.console.page).
 """
 
 from __future__ import annotations
 
 import hmac
-import io
 import json
 import os
 import secrets
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from actions.errors import DeskpilotError
+from agent.console.bounds import MAX_CONNECTIONS, REQUEST_S, BoundedHandler, BoundedServer, stranger
 from agent.console.hub import Hub
-from agent.console.peers import PeerUnknown, loopback_peer_uid
 
 HEARTBEAT_S = 0.5  # how often an event stream writes (a closed page is found out by the next write)
 MAX_BODY = 4096
-MAX_CONNECTIONS = 64
-REQUEST_S = 10.0  # a whole request (or the wait for the next one on a kept-alive connection)
-WRITE_TIMEOUT_S = 10.0
 
 
 class ConsoleError(DeskpilotError):
@@ -68,7 +54,8 @@ class ConsoleServer:
         self.uids = {os.getuid(), *allow_uids}
         self.request_s = request_s
         try:
-            self.httpd = _Server((host, port), _handler(self), self, max_connections)
+            self.httpd = BoundedServer((host, port), _handler(self), lambda conn: stranger(conn, self.uids),
+                                       max_connections)
         except OSError as exc:
             raise ConsoleError(f"the console cannot listen on {host}:{port}: {exc.strerror or exc} (console.port; "
                                "0 picks a free port)") from None
@@ -102,108 +89,12 @@ class ConsoleServer:
     def authorized(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
-    def refusal(self, conn: socket.socket) -> str | None:
-        """Why a just-accepted connection is not served (another user's process), or None."""
-        try:
-            uid = loopback_peer_uid(conn)
-        except PeerUnknown:
-            return None  # the token alone guards here
-        except OSError:
-            return "gone"
-        if uid is None:
-            return "the connecting process could not be told"
-        if uid not in self.uids:
-            return f"forbidden: this console serves only its owner's processes (uid {os.getuid()}), not uid {uid}"
-        return None
-
-
-class _Server(ThreadingHTTPServer):
-    """The HTTP server with its bounds: strangers refused at accept, a fixed number of connections."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], console: ConsoleServer,
-                 max_connections: int) -> None:
-        self.console = console
-        self.slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, handler)
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        why = self.console.refusal(request)
-        if why is None and not self.slots.acquire(blocking=False):
-            why = "busy: too many connections to the console; try again"
-        if why is None:
-            return True
-        _refuse(request, why)
-        return False
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request(request, client_address)
-        except BaseException:  # no thread to release the slot
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A page that went away is no error; anything else is one line, never a traceback in the run's terminal."""
-        error = sys.exc_info()[1]
-        if not isinstance(error, OSError):
-            print(f"deskpilot: console: error serving a request: {type(error).__name__}: {error}", file=sys.stderr)
-
-
-def _refuse(conn: socket.socket, why: str) -> None:
-    """Say why in one response, without reading anything from the peer; the server then closes."""
-    body = why.encode()
-    head = f"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n" \
-           "Connection: close\r\n\r\n"
-    try:
-        conn.settimeout(0.2)
-        conn.sendall(head.encode() + body)
-    except OSError:
-        pass
-
-
-class _Deadlined(io.RawIOBase):
-    """The request side of a connection: each read may wait only until the request's deadline."""
-
-    def __init__(self, conn: socket.socket, handler: Any) -> None:
-        self.conn, self.handler = conn, handler
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        left = self.handler.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"no whole request within {self.handler.console.request_s:g} s")
-        self.conn.settimeout(left)
-        try:
-            return self.conn.recv_into(buffer)
-        finally:
-            self.conn.settimeout(WRITE_TIMEOUT_S)
-
 
 def _handler(console: ConsoleServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(BoundedHandler):
         server_version = "deskpilot-console"
         protocol_version = "HTTP/1.1"
-        deadline = 0.0
-
-        def setup(self) -> None:
-            super().setup()
-            self.console = console
-            self.connection.settimeout(WRITE_TIMEOUT_S)
-            self.rfile = io.BufferedReader(_Deadlined(self.connection, self))
-
-        def handle_one_request(self) -> None:
-            self.deadline = time.monotonic() + console.request_s
-            super().handle_one_request()
+        request_s = console.request_s
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: the terminal shows the run
             pass
